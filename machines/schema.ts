@@ -1,0 +1,153 @@
+/**
+ * The vocabulary of jobledger: every command a producer may append and every event the
+ * engine appends, as tagged unions described with `Schema` from `effect`.
+ *
+ * Invariants:
+ * - Events are facts in the past tense; commands are requests and may be refused.
+ * - Every record on a log is one envelope: `{ v, queue, jobId, time, seq, body }`.
+ *   `v` is the envelope version; a reader refuses versions it does not know.
+ * - For job events `seq` counts that job's events from 0 (JobAdded) with no gaps, so a
+ *   replay can detect duplicates and gaps. Queue events (`jobId: null`) count per queue.
+ * - Nothing here does I/O; decoding outside bytes happens in `src/` with these schemas.
+ */
+import { Schema } from "effect"
+
+/** The version written in every envelope this code produces. */
+export const ENVELOPE_VERSION = 1 as const
+
+/** The six states a job can be in. */
+export const JobStateName = Schema.Literal("waiting", "delayed", "active", "completed", "failed", "paused")
+export type JobStateName = typeof JobStateName.Type
+
+/** The serializable form of an error: what survives a trip through the log. */
+export const JobError = Schema.Struct({
+  message: Schema.String,
+  name: Schema.optional(Schema.String),
+  stack: Schema.optional(Schema.String)
+})
+export type JobError = typeof JobError.Type
+
+const Millis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
+const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
+const JobName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+const JobId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
+const QueueName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200), Schema.pattern(/^[A-Za-z0-9._-]+$/))
+const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+// ---------------------------------------------------------------- commands
+
+/** Ask the engine to create a job. `jobId` is always set (the producer generates one). */
+export const AddJob = Schema.TaggedStruct("AddJob", {
+  name: JobName,
+  data: Schema.Unknown,
+  priority: Schema.Number.pipe(Schema.finite()),
+  delay: Millis,
+  metadata: Schema.optional(Metadata)
+})
+/** Ask the engine to run a failed job again, with a fresh retry budget. */
+export const RetryJob = Schema.TaggedStruct("RetryJob", {})
+/** Ask the engine to stop starting jobs of the queue. */
+export const PauseQueue = Schema.TaggedStruct("PauseQueue", {})
+/** Ask the engine to start jobs of the queue again. */
+export const ResumeQueue = Schema.TaggedStruct("ResumeQueue", {})
+
+export const CommandBody = Schema.Union(AddJob, RetryJob, PauseQueue, ResumeQueue)
+export type CommandBody = typeof CommandBody.Type
+
+/** A command as it travels on `<queue>.commands`. Job commands carry the job id. */
+export const CommandEnvelope = Schema.Struct({
+  v: Schema.Literal(ENVELOPE_VERSION),
+  queue: QueueName,
+  jobId: Schema.NullOr(JobId),
+  time: Millis,
+  body: CommandBody
+})
+export type CommandEnvelope = typeof CommandEnvelope.Type
+
+// ---------------------------------------------------------------- events
+
+/**
+ * A job was accepted. `queuePaused` records whether the queue was paused at that moment,
+ * so one job's events alone determine its state (the machine starts it in `paused`).
+ */
+export const JobAdded = Schema.TaggedStruct("JobAdded", {
+  name: JobName,
+  data: Schema.Unknown,
+  priority: Schema.Number.pipe(Schema.finite()),
+  runAt: Millis,
+  maxAttempts: Count,
+  queuePaused: Schema.Boolean,
+  metadata: Schema.optional(Metadata)
+})
+/** A delayed job's time came: it becomes `waiting` (or `paused`). */
+export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})
+/** A worker started the handler. `attempt` equals `attemptsMade` (0 on the first run). */
+export const JobStarted = Schema.TaggedStruct("JobStarted", { attempt: Count })
+/** The handler resolved. */
+export const JobCompleted = Schema.TaggedStruct("JobCompleted", { result: Schema.Unknown })
+/** The handler failed and a retry is left: the job waits `delay` ms, until `runAt`. */
+export const JobRetrying = Schema.TaggedStruct("JobRetrying", {
+  error: JobError,
+  attempt: Count.pipe(Schema.positive()),
+  delay: Millis,
+  runAt: Millis
+})
+/** The handler failed with no retry left: the job failed for good. */
+export const JobFailed = Schema.TaggedStruct("JobFailed", { error: JobError })
+/** The owner that ran this job died; a new owner returned it to the ready queue. */
+export const JobStalled = Schema.TaggedStruct("JobStalled", {})
+/** A failed job was retried by hand; its retry budget starts again. */
+export const JobRetried = Schema.TaggedStruct("JobRetried", {})
+/** The queue was paused: waiting jobs become `paused`. One event for the whole queue. */
+export const QueuePaused = Schema.TaggedStruct("QueuePaused", {})
+/** The queue was resumed: paused jobs become `waiting`. */
+export const QueueResumed = Schema.TaggedStruct("QueueResumed", {})
+
+export const JobEventBody = Schema.Union(
+  JobAdded,
+  JobPromoted,
+  JobStarted,
+  JobCompleted,
+  JobRetrying,
+  JobFailed,
+  JobStalled,
+  JobRetried
+)
+export type JobEventBody = typeof JobEventBody.Type
+export const QueueEventBody = Schema.Union(QueuePaused, QueueResumed)
+export type QueueEventBody = typeof QueueEventBody.Type
+export const EventBody = Schema.Union(JobEventBody, QueueEventBody)
+export type EventBody = typeof EventBody.Type
+
+/** An event as it travels on `<queue>.events`. */
+export const EventEnvelope = Schema.Struct({
+  v: Schema.Literal(ENVELOPE_VERSION),
+  queue: QueueName,
+  jobId: Schema.NullOr(JobId),
+  time: Millis,
+  seq: Count,
+  body: EventBody
+})
+export type EventEnvelope = typeof EventEnvelope.Type
+
+/** A job event envelope: `jobId` is set. */
+export type JobEventEnvelope = EventEnvelope & { readonly jobId: string; readonly body: JobEventBody }
+
+/** True when the envelope belongs to one job (as opposed to the whole queue). */
+export const isJobEvent = (e: EventEnvelope): e is JobEventEnvelope => e.jobId !== null
+
+/** Queue names become topic names: the same rule is checked when a queue is created. */
+export const isValidQueueName = Schema.is(QueueName)
+
+/** A rejected command as written to `<queue>.dead-letter`: the raw record and why. */
+export interface DeadLetter {
+  readonly reason: string
+  readonly source: string
+  readonly offset: number | null
+  readonly raw: string
+  readonly time: number
+}
+
+export type AddJob = typeof AddJob.Type
+export type JobAdded = typeof JobAdded.Type
+export type JobRetrying = typeof JobRetrying.Type

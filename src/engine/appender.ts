@@ -1,0 +1,165 @@
+/**
+ * The single writer of one partition's events: group commit with in-order retry.
+ *
+ * Invariants:
+ * - Events reach the log in the order they were pushed; a batch that failed is retried
+ *   before anything pushed after it (a retryable failure — disk full, broker away — only
+ *   delays writes, it never reorders or drops them).
+ * - At most one transaction is in flight; everything pushed meanwhile forms the next one.
+ * - The latest command offset pushed rides in the same transaction as the events decided
+ *   from those commands, so a command is never both consumed and lost.
+ * - `afterDurable` callbacks run only once their events are durable.
+ */
+import { Effect } from "effect"
+import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
+
+interface Batch {
+  events: Array<OutgoingRecord>
+  deadLetters: Array<OutgoingRecord>
+  commitOffset: number | undefined
+  afterDurable: Array<() => void>
+}
+
+const emptyBatch = (): Batch => ({ events: [], deadLetters: [], commitOffset: undefined, afterDurable: [] })
+
+export interface AppenderConfig {
+  readonly log: EventLogService
+  readonly group: string
+  readonly partition: number
+  readonly topics: { readonly commands: string; readonly events: string; readonly deadLetter: string }
+  /** Called once when the log refuses us as owner; the partition must stop. */
+  readonly onFenced: (error: FencedError) => void
+  /** Called on every failed attempt (for logging); retryable ones are retried. */
+  readonly onError: (error: LogError) => void
+}
+
+const RETRY_MIN_MS = 50
+const RETRY_MAX_MS = 5_000
+
+export class Appender {
+  private next: Batch = emptyBatch()
+  private inFlight: Promise<void> | undefined
+  private scheduled = false
+  private fenced = false
+  private failures = 0
+  private readonly idleWaiters: Array<() => void> = []
+
+  constructor(private readonly config: AppenderConfig) {}
+
+  /** Queues one event (JSON of its envelope) for the next transaction. */
+  push(key: string | null, value: string, afterDurable?: () => void): void {
+    this.next.events.push({ key, value })
+    if (afterDurable !== undefined) this.next.afterDurable.push(afterDurable)
+    this.schedule()
+  }
+
+  /** Queues a rejected command for the dead-letter topic. */
+  deadLetter(key: string | null, value: string): void {
+    this.next.deadLetters.push({ key, value })
+    this.schedule()
+  }
+
+  /** Marks commands up to `offset` (exclusive) as consumed, with the next transaction. */
+  commit(offset: number, afterDurable?: () => void): void {
+    this.next.commitOffset = offset
+    if (afterDurable !== undefined) this.next.afterDurable.push(afterDurable)
+    this.schedule()
+  }
+
+  /** Resolves when everything pushed so far is durable (or the writer was fenced). */
+  drain(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  get isFenced(): boolean {
+    return this.fenced
+  }
+
+  private isIdle(): boolean {
+    const b = this.next
+    return (
+      this.fenced ||
+      (this.inFlight === undefined &&
+        b.events.length === 0 &&
+        b.deadLetters.length === 0 &&
+        b.commitOffset === undefined &&
+        b.afterDurable.length === 0)
+    )
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight !== undefined || this.fenced) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.flush()
+    })
+  }
+
+  private flush(): void {
+    if (this.inFlight !== undefined || this.fenced) return
+    const batch = this.next
+    if (batch.events.length + batch.deadLetters.length === 0 && batch.commitOffset === undefined) {
+      this.next = emptyBatch()
+      for (const f of batch.afterDurable) f()
+      this.settleIdle()
+      return
+    }
+    this.next = emptyBatch()
+    const { log, group, partition, topics } = this.config
+    const unit = {
+      group,
+      partition,
+      eventsTopic: topics.events,
+      events: batch.events,
+      deadLetterTopic: topics.deadLetter,
+      deadLetters: batch.deadLetters,
+      ...(batch.commitOffset === undefined ? {} : { commit: { topic: topics.commands, offset: batch.commitOffset } })
+    }
+    this.inFlight = Effect.runPromise(
+      log.transact(unit).pipe(
+        Effect.match({
+          onSuccess: () => {
+            this.failures = 0
+            for (const f of batch.afterDurable) f()
+            return 0
+          },
+          onFailure: (error) => {
+            if (error._tag === "FencedError") {
+              this.fenced = true
+              this.config.onFenced(error)
+              return 0
+            }
+            this.config.onError(error)
+            this.requeue(batch)
+            return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++)
+          }
+        })
+      )
+    ).then((retryIn) => {
+      this.inFlight = undefined
+      if (this.fenced) return this.settleIdle()
+      if (retryIn > 0) setTimeout(() => this.flush(), retryIn)
+      else if (!this.isIdle()) this.flush()
+      else this.settleIdle()
+    })
+  }
+
+  /** Puts a failed batch back in front of whatever was pushed since (order kept). */
+  private requeue(failed: Batch): void {
+    const later = this.next
+    this.next = {
+      events: failed.events.concat(later.events),
+      deadLetters: failed.deadLetters.concat(later.deadLetters),
+      commitOffset: later.commitOffset ?? failed.commitOffset,
+      afterDurable: failed.afterDurable.concat(later.afterDurable)
+    }
+  }
+
+  private settleIdle(): void {
+    if (!this.isIdle()) return
+    const waiters = this.idleWaiters.splice(0)
+    for (const w of waiters) w()
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The engine of one queue in this process: a member of the queue's engine group that runs
+ * one PartitionActor per partition it owns.
+ *
+ * Invariant: an actor exists for partition p exactly while this member owns p; it is
+ * restored from the log before it sees a command, and stopped (jobs finished or handed
+ * back, everything durable) before ownership is given up.
+ */
+import { Effect, Exit, Scope } from "effect"
+import { engineGroupOf, type EventLogService, topicsOf } from "../log/event-log.ts"
+import type { EngineContext } from "./engine-context.ts"
+import { PartitionActor } from "./partition-actor.ts"
+
+export type EngineConfig = Omit<EngineContext, "group" | "topics">
+
+export class Engine {
+  private readonly actors = new Map<number, PartitionActor>()
+  private readonly ctx: EngineContext
+
+  private constructor(
+    config: EngineConfig,
+    private readonly scope: Scope.CloseableScope,
+    private readonly graceMs: { value: number }
+  ) {
+    this.ctx = { ...config, group: engineGroupOf(config.queue), topics: topicsOf(config.queue) }
+  }
+
+  /** Joins the engine group; partitions arrive (and are restored) as the log assigns them. */
+  static async start(config: EngineConfig, log: EventLogService): Promise<Engine> {
+    const scope = await Effect.runPromise(Scope.make())
+    const engine = new Engine(config, scope, { value: 30_000 })
+    await Effect.runPromise(
+      Scope.extend(
+        log.join({
+          group: engine.ctx.group,
+          topic: engine.ctx.topics.commands,
+          assign: (partition) => engine.assign(partition)
+        }),
+        scope
+      )
+    )
+    return engine
+  }
+
+  /** Partitions owned right now. */
+  get partitions(): ReadonlyArray<number> {
+    return [...this.actors.keys()]
+  }
+
+  private async assign(partition: number) {
+    const actor = new PartitionActor(this.ctx, partition)
+    this.actors.set(partition, actor)
+    await actor.restore()
+    return {
+      onRecords: actor.onRecords,
+      onRevoked: async () => {
+        await actor.stop(this.graceMs.value)
+        this.actors.delete(partition)
+      }
+    }
+  }
+
+  /**
+   * Leaves the group: stops taking jobs, waits up to `graceMs` for running ones, hands the
+   * rest back as stalled, and makes everything decided durable.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.graceMs.value = graceMs
+    await Effect.runPromise(Scope.close(this.scope, Exit.void))
+    this.ctx.pool.stop()
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * jobledger — an event-sourced background job engine. The only module users import.
+ */
+export { JobQueue, QueueLogError } from "./queue.ts"
+export { InvalidOptionError } from "./options.ts"
+export type {
+  Job,
+  JobHandler,
+  JobOptions,
+  JobState,
+  QueueHooks,
+  QueueOptions,
+  QueueStats,
+  QueueStore,
+  RateLimitOptions,
+  RetryOptions
+} from "./types.ts"

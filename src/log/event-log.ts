@@ -1,0 +1,129 @@
+/**
+ * The EventLog service: the only way the engine, producers and projections touch storage.
+ *
+ * Three implementations share it: `memory:` and `sqlite:<path>` (LocalLog over a store) and
+ * `kafka://host:port` (KafkaLog). The interface is deliberately small — append, read a
+ * partition from an offset, learn the end of a partition, own partitions as a group
+ * member, and one atomic unit "append these events + commit that command offset".
+ *
+ * Invariants every implementation keeps:
+ * - Offsets of a (topic, partition) start at 0 and increase by 1 with no gaps.
+ * - `append` resolves only when the records are durable (SQLite commit / Kafka acks=all).
+ * - `transact` is all-or-nothing and fails for an owner that lost the partition (fencing).
+ * - A reader sees records of one partition in offset order, each once per subscription.
+ */
+import { Context, Data, type Effect, type Scope } from "effect"
+
+/** A record as stored on a topic partition. `value` is the JSON text of an envelope. */
+export interface LogRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: string | null
+  readonly value: string
+  readonly timestamp: number
+}
+
+/** A record to append. Without `partition`, the log chooses one from `key`. */
+export interface OutgoingRecord {
+  readonly key: string | null
+  readonly value: string
+  readonly partition?: number
+}
+
+/** The atomic unit of the engine: events of one partition plus the command offset consumed. */
+export interface TransactUnit {
+  /** The engine group whose ownership of `partition` is checked (fencing). */
+  readonly group: string
+  readonly partition: number
+  /** Appended to `events` on `partition`, in order. */
+  readonly events: ReadonlyArray<OutgoingRecord>
+  readonly eventsTopic: string
+  /** Rejected commands, appended to the dead-letter topic (partition chosen by the log). */
+  readonly deadLetters?: ReadonlyArray<OutgoingRecord>
+  readonly deadLetterTopic?: string
+  /** When set, the group's committed offset of the commands partition becomes `offset`. */
+  readonly commit?: { readonly topic: string; readonly offset: number }
+}
+
+/** What a group member is told for each partition it comes to own. */
+export interface PartitionOwner {
+  /** Called with every batch of command records, in order; returns when they are handled. */
+  readonly onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
+  /** Called once when the partition is taken away (rebalance, close); finish or hand back work. */
+  readonly onRevoked: () => Promise<void>
+}
+
+/** A member of a consumer group; ownership arrives through `assign`. */
+export interface GroupSpec {
+  readonly group: string
+  readonly topic: string
+  /**
+   * Called when this member comes to own `partition`. It restores state, then returns the
+   * owner; consumption starts at `fromOffset` (the committed offset) after it returns.
+   */
+  readonly assign: (partition: number, fromOffset: number) => Promise<PartitionOwner>
+}
+
+/** Storage failed. `retryable` says whether the same call may succeed later. */
+export class LogError extends Data.TaggedError("LogError")<{
+  readonly message: string
+  readonly retryable: boolean
+  readonly cause?: unknown
+}> {}
+
+/** The owner of a partition lost it to another member: its writes are refused. */
+export class FencedError extends Data.TaggedError("FencedError")<{
+  readonly message: string
+}> {}
+
+export interface EventLogService {
+  /** `memory`, `sqlite` or `kafka`. */
+  readonly backend: string
+  /** The URL this log was opened with, for messages. */
+  readonly url: string
+  /** Creates the topics if missing; returns the partition count of `topic`. */
+  readonly ensureTopic: (topic: string, partitions: number) => Effect.Effect<number, LogError>
+  /** Appends durably; records keep their order within a partition. */
+  readonly append: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, LogError>
+  /** Up to `max` records of a partition starting at `from` (fewer at the end). */
+  readonly read: (
+    topic: string,
+    partition: number,
+    from: number,
+    max: number
+  ) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
+  /** The offset the next record of the partition will get. */
+  readonly endOffset: (topic: string, partition: number) => Effect.Effect<number, LogError>
+  /**
+   * Follows a partition from `from`, calling `onRecords` serially with each new batch, until
+   * the scope closes. Records appended by this process arrive without polling.
+   */
+  readonly follow: (
+    topic: string,
+    partition: number,
+    from: number,
+    onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
+  ) => Effect.Effect<void, LogError, Scope.Scope>
+  /** Joins the group until the scope closes; owned partitions are handed to `spec.assign`. */
+  readonly join: (spec: GroupSpec) => Effect.Effect<void, LogError, Scope.Scope>
+  /** The atomic unit of the engine (see TransactUnit). Fails with FencedError for a zombie. */
+  readonly transact: (unit: TransactUnit) => Effect.Effect<void, LogError | FencedError>
+  /** A named checkpoint blob (projection snapshots); `undefined` when none. */
+  readonly loadCheckpoint: (name: string) => Effect.Effect<string | undefined, LogError>
+  readonly saveCheckpoint: (name: string, data: string) => Effect.Effect<void, LogError>
+}
+
+/** The EventLog service tag; provided by `MemoryLog.layer`, `SqliteLog.layer`, `KafkaLog.layer`. */
+export class EventLog extends Context.Tag("jobledger/EventLog")<EventLog, EventLogService>() {}
+
+/** Topic names of one queue. */
+export const topicsOf = (queue: string) => ({
+  commands: `jobledger.${queue}.commands`,
+  events: `jobledger.${queue}.events`,
+  deadLetter: `jobledger.${queue}.dead-letter`
+})
+export type QueueTopics = ReturnType<typeof topicsOf>
+
+/** The consumer group of a queue's engines. */
+export const engineGroupOf = (queue: string) => `jobledger.${queue}.engine`

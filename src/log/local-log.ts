@@ -1,0 +1,302 @@
+/**
+ * EventLog over a LocalStore: the `memory:` and `sqlite:` backends.
+ *
+ * - Group commit: every `append` made in the same tick lands in one store transaction.
+ * - Followers are woken directly by appends of this process, and by polling the store's
+ *   data version for appends of other processes sharing the file.
+ * - Group membership is one lease per group; a lease whose holder process is dead (same
+ *   host) or expired is taken over, which is how a restarted engine recovers stalled jobs.
+ */
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import {
+  type EventLogService,
+  FencedError,
+  type GroupSpec,
+  LogError,
+  type LogRecord,
+  type OutgoingRecord,
+  type PartitionOwner
+} from "./event-log.ts"
+import type { LocalStore, PendingAppend } from "./local-store.ts"
+
+/** How often followers look for appends made by other processes. */
+const POLL_MS = 15
+/** A lease not renewed for this long is taken over even if its holder's pid looks alive. */
+const LEASE_TTL_MS = 15_000
+const LEASE_RENEW_MS = 2_000
+const STANDBY_RETRY_MS = 250
+const READ_BATCH = 5_000
+
+/** Turns a store exception into a LogError that says what happened and whether to retry. */
+export const toLogError = (url: string, cause: unknown): LogError => {
+  const code = (cause as { code?: unknown } | null)?.code
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  switch (code) {
+    case "SQLITE_FULL":
+      return new LogError({ message: `${url}: the disk is full (${detail})`, retryable: true, cause })
+    case "SQLITE_BUSY":
+    case "SQLITE_LOCKED":
+      return new LogError({ message: `${url}: the database is busy (${detail})`, retryable: true, cause })
+    case "SQLITE_IOERR":
+      return new LogError({ message: `${url}: I/O error (${detail})`, retryable: true, cause })
+    case "SQLITE_READONLY":
+      return new LogError({ message: `${url}: the database file is read-only (${detail})`, retryable: false, cause })
+    default:
+      return new LogError({ message: `${url}: ${detail}`, retryable: false, cause })
+  }
+}
+
+const isAlive = (pid: number): boolean => {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM"
+  }
+}
+
+interface Follower {
+  readonly topic: string
+  readonly partition: number
+  next: number
+  readonly onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
+  /** Serializes deliveries: one batch at a time, in offset order. */
+  running: boolean
+  wanted: boolean
+  closed: boolean
+}
+
+interface Pending {
+  readonly append: PendingAppend
+  readonly resolve: () => void
+  readonly reject: (e: LogError) => void
+}
+
+export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: LocalStore) => {
+  const followers = new Set<Follower>()
+  let pending: Array<Pending> = []
+  let flushScheduled = false
+  let lastVersion = store.dataVersion()
+  let closed = false
+
+  const attempt = <A>(f: () => A): Effect.Effect<A, LogError> =>
+    Effect.try({ try: f, catch: (cause) => toLogError(url, cause) })
+
+  /** Wakes every follower of a partition touched by `records`. */
+  const wake = (records: ReadonlyArray<LogRecord>) => {
+    if (records.length === 0) return
+    for (const f of followers) if (records.some((r) => r.topic === f.topic && r.partition === f.partition)) pump(f)
+  }
+
+  /** Delivers everything after `f.next`; at most one delivery in flight per follower. */
+  const pump = (f: Follower) => {
+    f.wanted = true
+    if (f.running || f.closed) return
+    f.running = true
+    void (async () => {
+      while (f.wanted && !f.closed) {
+        f.wanted = false
+        for (;;) {
+          let batch: ReadonlyArray<LogRecord>
+          try {
+            batch = store.read(f.topic, f.partition, f.next, READ_BATCH)
+          } catch {
+            break // the store is closing or briefly unavailable; the next poll retries
+          }
+          if (batch.length === 0 || f.closed) break
+          f.next = batch[batch.length - 1]!.offset + 1
+          await f.onRecords(batch)
+        }
+      }
+      f.running = false
+    })()
+  }
+
+  const flush = () => {
+    flushScheduled = false
+    const batch = pending
+    pending = []
+    if (batch.length === 0) return
+    try {
+      const written = store.appendAll(
+        batch.map((p) => p.append),
+        Date.now()
+      )
+      for (const p of batch) p.resolve()
+      wake(written)
+    } catch (cause) {
+      const error = toLogError(url, cause)
+      for (const p of batch) p.reject(error)
+    }
+  }
+
+  const poller = setInterval(() => {
+    if (followers.size === 0) return
+    let version: number
+    try {
+      version = store.dataVersion()
+    } catch {
+      return
+    }
+    if (version === lastVersion) return
+    lastVersion = version
+    for (const f of followers) pump(f)
+  }, POLL_MS)
+  poller.unref()
+
+  const append = (topic: string, records: ReadonlyArray<OutgoingRecord>): Effect.Effect<void, LogError> =>
+    records.length === 0
+      ? Effect.void
+      : Effect.async<void, LogError>((resume) => {
+          if (closed) return resume(Effect.fail(new LogError({ message: `${url} is closed`, retryable: false })))
+          pending.push({
+            append: { topic, records },
+            resolve: () => resume(Effect.void),
+            reject: (e) => resume(Effect.fail(e))
+          })
+          if (!flushScheduled) {
+            flushScheduled = true
+            setImmediate(flush)
+          }
+        })
+
+  const follow = (topic: string, partition: number, from: number, onRecords: Follower["onRecords"]) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const f: Follower = { topic, partition, next: from, onRecords, running: false, wanted: false, closed: false }
+        followers.add(f)
+        pump(f)
+        return f
+      }),
+      (f) =>
+        Effect.sync(() => {
+          f.closed = true
+          followers.delete(f)
+        })
+    ).pipe(Effect.asVoid)
+
+  /**
+   * Group membership on a local log: one member at a time owns every partition of the
+   * topic. A standby member retries until the lease is free or its holder is gone.
+   */
+  const join = (spec: GroupSpec) =>
+    Effect.gen(function* () {
+      const owner = randomUUID()
+      const state = { owned: [] as Array<{ partition: number; owner: PartitionOwner; follower: Follower }>, stopped: false }
+      const tryAcquire = () => {
+        try {
+          return store.acquireLease(spec.group, owner, process.pid, LEASE_TTL_MS, Date.now(), isAlive)
+        } catch {
+          return false
+        }
+      }
+      const takeOwnership = async () => {
+        const partitions = store.ensureTopic(spec.topic, 1)
+        for (let partition = 0; partition < partitions; partition++) {
+          const from = store.committed(spec.group, spec.topic, partition)
+          const partitionOwner = await spec.assign(partition, from)
+          if (state.stopped) {
+            await partitionOwner.onRevoked()
+            return
+          }
+          const follower: Follower = {
+            topic: spec.topic,
+            partition,
+            next: from,
+            onRecords: partitionOwner.onRecords,
+            running: false,
+            wanted: false,
+            closed: false
+          }
+          followers.add(follower)
+          state.owned.push({ partition, owner: partitionOwner, follower })
+          pump(follower)
+        }
+      }
+      const revokeAll = async () => {
+        const owned = state.owned
+        state.owned = []
+        for (const o of owned) {
+          o.follower.closed = true
+          followers.delete(o.follower)
+          await o.owner.onRevoked()
+        }
+      }
+      let acquiring: Promise<void> | undefined
+      const tick = () => {
+        if (state.stopped || acquiring !== undefined) return
+        const held = tryAcquire()
+        if (held && state.owned.length === 0) {
+          acquiring = takeOwnership().finally(() => (acquiring = undefined))
+        } else if (!held && state.owned.length > 0) {
+          acquiring = revokeAll().finally(() => (acquiring = undefined)) // fenced: another owner took over
+        }
+      }
+      let timer: NodeJS.Timeout | undefined
+      const schedule = () => {
+        timer = setTimeout(
+          () => {
+            tick()
+            if (!state.stopped) schedule()
+          },
+          state.owned.length > 0 ? LEASE_RENEW_MS : STANDBY_RETRY_MS
+        )
+      }
+      ownerTokens.set(spec.group, owner)
+      tick()
+      schedule()
+      yield* Effect.addFinalizer(() =>
+        Effect.promise(async () => {
+          state.stopped = true
+          clearTimeout(timer)
+          if (acquiring !== undefined) await acquiring
+          await revokeAll()
+          try {
+            store.releaseLease(spec.group, owner)
+          } catch {
+            // the file may already be unwritable; the lease expires by itself
+          }
+        })
+      )
+    })
+
+  const ownerTokens = new Map<string, string>()
+
+  const service: EventLogService = {
+    backend,
+    url,
+    ensureTopic: (topic, partitions) => attempt(() => store.ensureTopic(topic, partitions)),
+    append,
+    read: (topic, partition, from, max) => attempt(() => store.read(topic, partition, from, max)),
+    endOffset: (topic, partition) => attempt(() => store.endOffset(topic, partition)),
+    follow,
+    join,
+    transact: (unit) =>
+      Effect.flatMap(
+        attempt(() => store.transact(unit, ownerTokens.get(unit.group) ?? "", Date.now())),
+        (written) => {
+          if (written === "fenced")
+            return Effect.fail(
+              new FencedError({ message: `another engine owns ${unit.eventsTopic} partition ${unit.partition}` })
+            )
+          wake(written)
+          return Effect.void
+        }
+      ),
+    loadCheckpoint: (name) => attempt(() => store.loadCheckpoint(name)),
+    saveCheckpoint: (name, data) => attempt(() => store.saveCheckpoint(name, data))
+  }
+
+  const close = () => {
+    flush()
+    closed = true
+    clearInterval(poller)
+    for (const f of followers) f.closed = true
+    followers.clear()
+    store.close()
+  }
+
+  return { service, close }
+}

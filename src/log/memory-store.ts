@@ -1,0 +1,74 @@
+/**
+ * LocalStore in process memory, for tests and throw-away runs. Nothing survives the process.
+ */
+import type { LogRecord, TransactUnit } from "./event-log.ts"
+import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
+
+export const openMemoryStore = (): LocalStore => {
+  const topics = new Map<string, Array<Array<LogRecord>>>()
+  const offsets = new Map<string, number>()
+  const leases = new Map<string, { owner: string; pid: number; expires: number }>()
+  const checkpoints = new Map<string, string>()
+  let version = 0
+
+  const partitionsOf = (topic: string): Array<Array<LogRecord>> => {
+    const parts = topics.get(topic)
+    if (parts === undefined) throw new Error(`topic ${topic} does not exist`)
+    return parts
+  }
+
+  const appendOne = (topic: string, key: string | null, value: string, partition: number | undefined, now: number) => {
+    const parts = partitionsOf(topic)
+    const p = partition ?? partitionForKey(key, parts.length)
+    const log = parts[p]
+    if (log === undefined) throw new Error(`topic ${topic} has no partition ${p}`)
+    const record: LogRecord = { topic, partition: p, offset: log.length, key, value, timestamp: now }
+    log.push(record)
+    return record
+  }
+
+  const appendAll = (appends: ReadonlyArray<PendingAppend>, now: number) => {
+    const out: Array<LogRecord> = []
+    for (const a of appends) for (const r of a.records) out.push(appendOne(a.topic, r.key, r.value, r.partition, now))
+    version++
+    return out
+  }
+
+  return {
+    ensureTopic: (topic, partitions) => {
+      const existing = topics.get(topic)
+      if (existing !== undefined) return existing.length
+      topics.set(topic, Array.from({ length: partitions }, () => []))
+      return partitions
+    },
+    appendAll,
+    read: (topic, partition, from, max) => (partitionsOf(topic)[partition] ?? []).slice(from, from + max),
+    endOffset: (topic, partition) => (partitionsOf(topic)[partition] ?? []).length,
+    committed: (group, topic, partition) => offsets.get(`${group}\u0000${topic}\u0000${partition}`) ?? 0,
+    transact: (unit: TransactUnit, owner, now) => {
+      const lease = leases.get(unit.group)
+      if (lease === undefined || lease.owner !== owner) return "fenced"
+      const out: Array<LogRecord> = []
+      for (const r of unit.events) out.push(appendOne(unit.eventsTopic, r.key, r.value, unit.partition, now))
+      if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
+        for (const r of unit.deadLetters) out.push(appendOne(unit.deadLetterTopic, r.key, r.value, r.partition, now))
+      if (unit.commit !== undefined)
+        offsets.set(`${unit.group}\u0000${unit.commit.topic}\u0000${unit.partition}`, unit.commit.offset)
+      version++
+      return out
+    },
+    acquireLease: (group, owner, pid, ttlMs, now) => {
+      const lease = leases.get(group)
+      if (lease !== undefined && lease.owner !== owner && lease.expires > now) return false
+      leases.set(group, { owner, pid, expires: now + ttlMs })
+      return true
+    },
+    releaseLease: (group, owner) => {
+      if (leases.get(group)?.owner === owner) leases.delete(group)
+    },
+    dataVersion: () => version,
+    loadCheckpoint: (name) => checkpoints.get(name),
+    saveCheckpoint: (name, data) => void checkpoints.set(name, data),
+    close: () => {}
+  }
+}

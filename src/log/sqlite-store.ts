@@ -1,0 +1,162 @@
+/**
+ * LocalStore on a SQLite file (better-sqlite3, WAL).
+ *
+ * Invariants:
+ * - Every write runs in a `BEGIN IMMEDIATE` transaction, so offsets computed inside it are
+ *   gap-free even when a producer process and an engine process write the same file.
+ * - Events are appended only while the writer holds the group lease, checked in the same
+ *   transaction (a zombie engine cannot write after a new owner took over).
+ * - `synchronous=NORMAL` in WAL mode: a commit survives a process crash (SIGKILL); a power
+ *   loss may lose the last transactions. `sqlite:path?sync=full` makes every commit fsync.
+ */
+import Database from "better-sqlite3"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
+import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+  topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+  key TEXT, value TEXT NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_offsets (
+  grp TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+  PRIMARY KEY (grp, topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (grp TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+`
+
+interface Row {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: number
+  readonly key: string | null
+  readonly value: string
+  readonly ts: number
+}
+
+const toRecord = (r: Row): LogRecord => ({
+  topic: r.topic,
+  partition: r.partition,
+  offset: r.offset,
+  key: r.key,
+  value: r.value,
+  timestamp: r.ts
+})
+
+export interface SqliteOptions {
+  readonly path: string
+  readonly synchronous: "NORMAL" | "FULL"
+}
+
+export const openSqliteStore = (options: SqliteOptions): LocalStore => {
+  if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
+  const db = new Database(options.path, { timeout: 10_000 })
+  db.pragma("journal_mode = WAL")
+  db.pragma(`synchronous = ${options.synchronous}`)
+  db.exec(SCHEMA)
+
+  const topicPartitions = db.prepare<[string], { partitions: number }>("SELECT partitions FROM topics WHERE name = ?")
+  const insertTopic = db.prepare("INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)")
+  const nextOffset = db.prepare<[string, number], { next: number }>(
+    "SELECT coalesce(max(offset) + 1, 0) AS next FROM records WHERE topic = ? AND partition = ?"
+  )
+  const insertRecord = db.prepare("INSERT INTO records (topic, partition, offset, key, value, ts) VALUES (?, ?, ?, ?, ?, ?)")
+  const readRange = db.prepare<[string, number, number, number], Row>(
+    "SELECT topic, partition, offset, key, value, ts FROM records WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?"
+  )
+  const selectCommitted = db.prepare<[string, string, number], { offset: number }>(
+    "SELECT offset FROM group_offsets WHERE grp = ? AND topic = ? AND partition = ?"
+  )
+  const upsertCommitted = db.prepare(
+    "INSERT INTO group_offsets (grp, topic, partition, offset) VALUES (?, ?, ?, ?) ON CONFLICT (grp, topic, partition) DO UPDATE SET offset = excluded.offset"
+  )
+  const selectLease = db.prepare<[string], { owner: string; pid: number; expires: number }>(
+    "SELECT owner, pid, expires FROM leases WHERE grp = ?"
+  )
+  const upsertLease = db.prepare(
+    "INSERT INTO leases (grp, owner, pid, expires) VALUES (?, ?, ?, ?) ON CONFLICT (grp) DO UPDATE SET owner = excluded.owner, pid = excluded.pid, expires = excluded.expires"
+  )
+  const deleteLease = db.prepare("DELETE FROM leases WHERE grp = ? AND owner = ?")
+  const selectCheckpoint = db.prepare<[string], { data: string }>("SELECT data FROM checkpoints WHERE name = ?")
+  const upsertCheckpoint = db.prepare(
+    "INSERT INTO checkpoints (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data"
+  )
+
+  const partitionCount = (topic: string): number => {
+    const row = topicPartitions.get(topic)
+    if (row === undefined) throw new Error(`topic ${topic} does not exist`)
+    return row.partitions
+  }
+
+  /** Appends inside the caller's transaction; next offsets are read once per partition. */
+  const appendRecords = (
+    topic: string,
+    records: ReadonlyArray<OutgoingRecord>,
+    fixedPartition: number | undefined,
+    now: number,
+    next: Map<string, number>,
+    out: Array<LogRecord>
+  ) => {
+    const partitions = partitionCount(topic)
+    for (const r of records) {
+      const partition = fixedPartition ?? r.partition ?? partitionForKey(r.key, partitions)
+      const slot = `${topic}\u0000${partition}`
+      const offset = next.get(slot) ?? nextOffset.get(topic, partition)!.next
+      next.set(slot, offset + 1)
+      insertRecord.run(topic, partition, offset, r.key, r.value, now)
+      out.push({ topic, partition, offset, key: r.key, value: r.value, timestamp: now })
+    }
+  }
+
+  const appendAllTx = db.transaction((appends: ReadonlyArray<PendingAppend>, now: number) => {
+    const next = new Map<string, number>()
+    const out: Array<LogRecord> = []
+    for (const a of appends) appendRecords(a.topic, a.records, undefined, now, next, out)
+    return out
+  })
+
+  const transactTx = db.transaction((unit: TransactUnit, owner: string, now: number): ReadonlyArray<LogRecord> | "fenced" => {
+    const lease = selectLease.get(unit.group)
+    if (lease === undefined || lease.owner !== owner) return "fenced"
+    const next = new Map<string, number>()
+    const out: Array<LogRecord> = []
+    appendRecords(unit.eventsTopic, unit.events, unit.partition, now, next, out)
+    if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
+      appendRecords(unit.deadLetterTopic, unit.deadLetters, undefined, now, next, out)
+    if (unit.commit !== undefined) upsertCommitted.run(unit.group, unit.commit.topic, unit.partition, unit.commit.offset)
+    return out
+  })
+
+  const acquireTx = db.transaction(
+    (group: string, owner: string, pid: number, ttlMs: number, now: number, isAlive: (pid: number) => boolean) => {
+      const lease = selectLease.get(group)
+      const heldByOther = lease !== undefined && lease.owner !== owner && lease.expires > now && isAlive(lease.pid)
+      if (heldByOther) return false
+      upsertLease.run(group, owner, pid, now + ttlMs)
+      return true
+    }
+  )
+
+  return {
+    ensureTopic: (topic, partitions) => {
+      insertTopic.run(topic, partitions)
+      return partitionCount(topic)
+    },
+    appendAll: (appends, now) => appendAllTx.immediate(appends, now),
+    read: (topic, partition, from, max) => readRange.all(topic, partition, from, max).map(toRecord),
+    endOffset: (topic, partition) => nextOffset.get(topic, partition)!.next,
+    committed: (group, topic, partition) => selectCommitted.get(group, topic, partition)?.offset ?? 0,
+    transact: (unit, owner, now) => transactTx.immediate(unit, owner, now),
+    acquireLease: (group, owner, pid, ttlMs, now, isAlive) => acquireTx.immediate(group, owner, pid, ttlMs, now, isAlive),
+    releaseLease: (group, owner) => void deleteLease.run(group, owner),
+    dataVersion: () => db.pragma("data_version", { simple: true }) as number,
+    loadCheckpoint: (name) => selectCheckpoint.get(name)?.data,
+    saveCheckpoint: (name, data) => void upsertCheckpoint.run(name, data),
+    close: () => db.close()
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Validation of everything a user hands the public API, with messages that say what to fix.
+ * Invalid queue options throw at construction; invalid `add` input rejects that `add`.
+ */
+import { isValidQueueName } from "../machines/schema.ts"
+import { type RetryPolicy, NO_RETRY } from "./engine/backoff.ts"
+import type { RateLimit } from "./engine/limiter.ts"
+import type { JobOptions, QueueOptions, QueueStore } from "./types.ts"
+
+/** An invalid argument to the public API; the message says what to change. */
+export class InvalidOptionError extends Error {
+  override readonly name = "InvalidOptionError"
+}
+
+const fail = (message: string): never => {
+  throw new InvalidOptionError(message)
+}
+
+const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v)
+const isPlainObject = (v: unknown): v is Record<string, any> =>
+  typeof v === "object" && v !== null && !Array.isArray(v)
+
+const checkKeys = (where: string, value: Record<string, unknown>, allowed: ReadonlyArray<string>) => {
+  for (const key of Object.keys(value))
+    if (!allowed.includes(key)) fail(`${where}: unknown option '${key}' (known: ${allowed.join(", ")})`)
+}
+
+export interface ResolvedQueueOptions {
+  readonly concurrency: number
+  readonly policy: RetryPolicy
+  readonly limiter: RateLimit | undefined
+  readonly timeoutMs: number | undefined
+  readonly store: QueueStore | undefined
+}
+
+const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout"]
+const STORE_METHODS = ["enqueue", "update", "get", "list", "stats"] as const
+
+export const validateQueueName = (name: unknown): string => {
+  if (typeof name !== "string" || !isValidQueueName(name))
+    fail(`queue name must be 1–200 characters of letters, digits, '.', '_' or '-' (got ${JSON.stringify(name)})`)
+  return name as string
+}
+
+/** Checks queue options; throws InvalidOptionError naming the first problem. */
+export const resolveQueueOptions = (options: QueueOptions | undefined): ResolvedQueueOptions => {
+  if (options === undefined) return { concurrency: 5, policy: NO_RETRY, limiter: undefined, timeoutMs: undefined, store: undefined }
+  if (!isPlainObject(options)) fail("options must be an object")
+  checkKeys("JobQueue options", options as Record<string, unknown>, QUEUE_KEYS)
+  const concurrency = options.concurrency ?? 5
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    fail(`concurrency must be a whole number ≥ 1 (got ${String(options.concurrency)})`)
+
+  let policy = NO_RETRY
+  if (options.retry !== undefined) {
+    const r = options.retry as Record<string, any>
+    if (!isPlainObject(r)) fail("retry must be an object like { attempts: 3, backoff: 'exponential', delay: 1000 }")
+    checkKeys("retry", r as Record<string, unknown>, ["attempts", "backoff", "delay", "maxDelay"])
+    const attempts = r.attempts ?? 0
+    if (!Number.isInteger(attempts) || attempts < 0) fail(`retry.attempts must be a whole number ≥ 0 (got ${String(r.attempts)})`)
+    const backoff = r.backoff ?? "fixed"
+    if (backoff !== "fixed" && backoff !== "exponential")
+      fail(`retry.backoff must be 'fixed' or 'exponential' (got ${JSON.stringify(r.backoff)})`)
+    const delay = r.delay ?? 1000
+    if (!isFiniteNumber(delay) || delay < 0) fail(`retry.delay must be a number of ms ≥ 0 (got ${String(r.delay)})`)
+    const maxDelay = r.maxDelay ?? Infinity
+    if (typeof maxDelay !== "number" || Number.isNaN(maxDelay) || maxDelay < 0)
+      fail(`retry.maxDelay must be a number of ms ≥ 0 (got ${String(r.maxDelay)})`)
+    policy = { attempts, backoff, delay, maxDelay }
+  }
+
+  let limiter: RateLimit | undefined
+  if (options.limiter !== undefined) {
+    const l = options.limiter as Record<string, any>
+    if (!isPlainObject(l)) fail("limiter must be an object like { max: 5, duration: 60000 }")
+    checkKeys("limiter", l as Record<string, unknown>, ["max", "duration"])
+    if (!Number.isInteger(l.max) || l.max < 1) fail(`limiter.max must be a whole number ≥ 1 (got ${String(l.max)})`)
+    if (!isFiniteNumber(l.duration) || l.duration <= 0)
+      fail(`limiter.duration must be a number of ms > 0 (got ${String(l.duration)})`)
+    limiter = { max: l.max, duration: l.duration }
+  }
+
+  if (options.hooks !== undefined) {
+    if (!isPlainObject(options.hooks)) fail("hooks must be an object of functions")
+    checkKeys("hooks", options.hooks as Record<string, unknown>, ["onComplete", "onFailed", "onRetry"])
+    for (const [key, hook] of Object.entries(options.hooks))
+      if (hook !== undefined && typeof hook !== "function") fail(`hooks.${key} must be a function`)
+  }
+
+  if (options.store !== undefined) {
+    const store = options.store as unknown as Record<string, unknown>
+    if (typeof store !== "object" || store === null) fail("store must be an object implementing QueueStore")
+    for (const method of STORE_METHODS)
+      if (typeof store[method] !== "function") fail(`store must implement ${method}() (QueueStore: ${STORE_METHODS.join(", ")})`)
+  }
+
+  const timeout = options.timeout
+  if (timeout !== undefined && (!isFiniteNumber(timeout) || timeout <= 0))
+    fail(`timeout must be a number of ms > 0 (got ${String(timeout)})`)
+
+  return { concurrency, policy, limiter, timeoutMs: timeout, store: options.store }
+}
+
+export interface ResolvedJobInput {
+  readonly name: string
+  readonly data: unknown
+  readonly priority: number
+  readonly delay: number
+  readonly metadata: Record<string, unknown> | undefined
+  readonly jobId: string | undefined
+}
+
+/**
+ * Checks one `add`'s arguments; throws InvalidOptionError naming the problem. Whether the
+ * data survives JSON is checked when the command is encoded (one serialization, not two).
+ */
+export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions | undefined): ResolvedJobInput => {
+  if (typeof name !== "string" || name.length === 0 || name.length > 256)
+    fail(`job name must be a non-empty string of at most 256 characters (got ${JSON.stringify(name)})`)
+  if (typeof data === "function" || typeof data === "symbol" || typeof data === "bigint")
+    fail(`job data must be JSON-serializable (got a ${typeof data})`)
+  const o = (opts ?? {}) as Record<string, any>
+  if (!isPlainObject(o)) fail("job options must be an object")
+  checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId"])
+  const priority = o.priority ?? 0
+  if (!isFiniteNumber(priority)) fail(`priority must be a finite number (got ${String(o.priority)})`)
+  const delay = o.delay ?? 0
+  if (!isFiniteNumber(delay) || delay < 0) fail(`delay must be a number of ms ≥ 0 (got ${String(o.delay)})`)
+  if (o.metadata !== undefined && !isPlainObject(o.metadata)) fail("metadata must be a plain object")
+  if (o.jobId !== undefined && (typeof o.jobId !== "string" || o.jobId.length === 0 || o.jobId.length > 256))
+    fail(`jobId must be a non-empty string of at most 256 characters (got ${JSON.stringify(o.jobId)})`)
+  return {
+    name: name as string,
+    data: data === undefined ? null : data,
+    priority,
+    delay,
+    metadata: o.metadata,
+    jobId: o.jobId
+  }
+}

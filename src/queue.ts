@@ -1,0 +1,327 @@
+/**
+ * JobQueue: the Promise/EventEmitter face of jobledger over the event-sourced engine.
+ *
+ * A JobQueue is a producer (it appends commands), a reader (its read model follows the
+ * events topic and answers `stats()`/`store` and announces events) and, once `process` is
+ * called, an engine member (it owns partitions and runs handlers).
+ *
+ * Invariants:
+ * - Options are checked synchronously: a bad one throws here, before anything opens.
+ * - `add` resolves when its command is durable on the log; the job it returns is the
+ *   job as the engine will create it (state `waiting`, `delayed` or `paused`).
+ * - Lifecycle events are announced by the read model, after `stats()` and `store` reflect
+ *   them; hooks run in the engine process only, after their event is durable.
+ */
+import { run } from "./run.ts"
+import { Effect, ManagedRuntime } from "effect"
+import { EventEmitter } from "node:events"
+import { randomUUID } from "node:crypto"
+import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope, type JobStateName } from "../machines/schema.ts"
+import type { JobView } from "../projections/job-view.ts"
+import { encode } from "./codec.ts"
+import { makeDelayFor } from "./engine/backoff.ts"
+import { Engine } from "./engine/engine.ts"
+import { WorkerPool } from "./engine/worker-pool.ts"
+import { EventLog, type EventLogService, type LogError, type OutgoingRecord, topicsOf } from "./log/event-log.ts"
+import { layerFromUrl } from "./log/layers.ts"
+import { parseLogUrl, resolveLogUrl } from "./log/log-url.ts"
+import { toJob } from "./job.ts"
+import { InvalidOptionError, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
+import { type Change, ReadModel } from "./read/read-model.ts"
+import { ProjectionStore } from "./read/projection-store.ts"
+import { announce } from "./read/announce.ts"
+import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
+
+/** Partitions of a queue's topics when created on Kafka (local logs use one). */
+const DEFAULT_PARTITIONS = 3
+/** How long `close()` waits for running handlers before handing them back. */
+const DEFAULT_CLOSE_GRACE_MS = 30_000
+
+/** The log refused or failed an operation; `retryable` says whether trying again may help. */
+export class QueueLogError extends Error {
+  override readonly name = "QueueLogError"
+  constructor(
+    message: string,
+    readonly retryable: boolean
+  ) {
+    super(message)
+  }
+}
+
+interface Opened {
+  readonly log: EventLogService
+  readonly partitions: number
+  readonly readModel: ReadModel
+}
+
+export class JobQueue<Data = any> extends EventEmitter {
+  readonly name: string
+  /** Job views: the custom store given in options, else the built-in projection store. */
+  readonly store: QueueStore<Data>
+  private readonly options: ResolvedQueueOptions
+  private readonly hooks: QueueHooks<Data>
+  private readonly logUrl: string
+  private readonly runtime: ManagedRuntime.ManagedRuntime<EventLog, LogError>
+  private readonly opened: Promise<Opened>
+  private readonly handlers = new Map<string, JobHandler<Data>>()
+  private engine: Promise<Engine | undefined> | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(name: string, options?: QueueOptions<Data>) {
+    super()
+    this.name = validateQueueName(name)
+    this.options = resolveQueueOptions(options)
+    this.hooks = options?.hooks ?? {}
+    this.logUrl = resolveLogUrl(options?.log)
+    try {
+      parseLogUrl(this.logUrl)
+    } catch (e) {
+      throw new InvalidOptionError((e as Error).message)
+    }
+    this.runtime = ManagedRuntime.make(layerFromUrl(this.logUrl))
+    this.store = this.options.store ?? (new ProjectionStore(() => this.readModel()) as QueueStore<Data>)
+    this.opened = this.open()
+    this.opened.catch((e) => this.report(e))
+  }
+
+  /** The log URL this queue uses. */
+  get log(): string {
+    return this.logUrl
+  }
+
+  /**
+   * Registers the handler of jobs named `name`. The first call makes this process an engine
+   * member; handlers registered in the same tick are all in place before any job starts.
+   */
+  process<Result = any>(name: string, handler: JobHandler<Data, Result>): this {
+    if (typeof name !== "string" || name.length === 0) throw new InvalidOptionError("process(name, handler): name must be a non-empty string")
+    if (typeof handler !== "function") throw new InvalidOptionError("process(name, handler): handler must be a function")
+    if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
+    this.handlers.set(name, handler as JobHandler<Data>)
+    if (this.engine === undefined) {
+      this.engine = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.startEngine())
+      this.engine.catch((e) => this.report(e))
+    }
+    return this
+  }
+
+  /** Adds a job; resolves once its command is durable on the log. */
+  async add(name: string, data: Data, opts?: JobOptions): Promise<Job<Data>> {
+    const [job] = await this.addMany([{ name, data, ...(opts === undefined ? {} : { opts }) }])
+    return job!
+  }
+
+  /** Adds jobs in one append: all are durable when it resolves, or none was added. */
+  async addBulk(jobs: ReadonlyArray<{ name: string; data: Data; opts?: JobOptions }>): Promise<Array<Job<Data>>> {
+    if (!Array.isArray(jobs)) throw new InvalidOptionError("addBulk expects an array of { name, data, opts? }")
+    return this.addMany(jobs)
+  }
+
+  /** Runs a failed job again with a fresh retry budget. Rejects for an unknown or not-failed job. */
+  async retry(jobId: string): Promise<void> {
+    const { readModel } = await this.openedOrThrow()
+    await readModel.caughtUp()
+    const view = readModel.projection.get(jobId)
+    if (view === undefined) throw new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`)
+    if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
+    await this.appendCommands([this.command(jobId, { _tag: "RetryJob" }, jobId)])
+  }
+
+  /** Stops starting jobs (running ones finish). Safe to call without `await`. */
+  pause(): Promise<void> {
+    return this.queueCommand({ _tag: "PauseQueue" })
+  }
+
+  /** Starts jobs again after `pause()`. Safe to call without `await`. */
+  resume(): Promise<void> {
+    return this.queueCommand({ _tag: "ResumeQueue" })
+  }
+
+  /** Counts per state, from the projection, after it applied everything in the log now. */
+  async stats(): Promise<QueueStats> {
+    const readModel = await this.readModel()
+    return { ...readModel.projection.stats() }
+  }
+
+  /**
+   * Stops taking jobs, waits up to `graceMs` for running handlers (their AbortSignal fires
+   * when it expires, and unfinished jobs are handed back), then releases the log.
+   */
+  close(options?: { graceMs?: number }): Promise<void> {
+    this.closing ??= this.shutdown(options?.graceMs ?? DEFAULT_CLOSE_GRACE_MS)
+    return this.closing
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async open(): Promise<Opened> {
+    const log = await this.runtime.runPromise(EventLog).catch((e) => {
+      throw this.asQueueError(e)
+    })
+    const topics = topicsOf(this.name)
+    const partitions = log.backend === "kafka" ? DEFAULT_PARTITIONS : 1
+    const n = await run(log.ensureTopic(topics.commands, partitions))
+    await run(log.ensureTopic(topics.events, n))
+    await run(log.ensureTopic(topics.deadLetter, 1))
+    const sink = this.options.store
+    const readModel = await ReadModel.open({
+      log,
+      topic: topics.events,
+      partitions: n,
+      ...(sink === undefined ? {} : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
+      announce: (change: Change) => announce(this, change),
+      report: (e: unknown) => this.report(e)
+    })
+    return { log, partitions: n, readModel }
+  }
+
+  private async openedOrThrow(): Promise<Opened> {
+    if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
+    try {
+      return await this.opened
+    } catch (e) {
+      throw this.asQueueError(e)
+    }
+  }
+
+  private async readModel(): Promise<ReadModel> {
+    const { readModel } = await this.openedOrThrow()
+    await readModel.caughtUp()
+    return readModel
+  }
+
+  private async startEngine(): Promise<Engine | undefined> {
+    const { log } = await this.openedOrThrow()
+    if (this.closing !== undefined) return undefined
+    const hooks = this.hooks as QueueHooks
+    return Engine.start(
+      {
+        queue: this.name,
+        log,
+        pool: new WorkerPool(this.options.concurrency, this.options.limiter),
+        policy: this.options.policy,
+        delayFor: makeDelayFor(this.options.policy),
+        timeoutMs: this.options.timeoutMs,
+        hooks,
+        handlerFor: (name) => this.handlers.get(name) as JobHandler | undefined,
+        runHook: (name, hook) => {
+          try {
+            const result = hook()
+            if (result instanceof Promise) result.catch((e) => this.report(hookError(name, e)))
+          } catch (e) {
+            this.report(hookError(name, e))
+          }
+        },
+        report: (e) => this.report(e)
+      },
+      log
+    )
+  }
+
+  private async addMany(items: ReadonlyArray<{ name: string; data: Data; opts?: JobOptions }>): Promise<Array<Job<Data>>> {
+    const inputs = items.map((item, i) => {
+      try {
+        if (typeof item !== "object" || item === null) throw new InvalidOptionError("each job must be an object { name, data, opts? }")
+        return resolveJobInput(item.name, item.data, item.opts)
+      } catch (e) {
+        if (items.length === 1) throw e
+        throw new InvalidOptionError(`addBulk item ${i}: ${(e as Error).message}`)
+      }
+    })
+    const { readModel } = await this.openedOrThrow()
+    if (inputs.some((input) => input.jobId !== undefined)) await readModel.caughtUp()
+    const now = Date.now()
+    const records: Array<OutgoingRecord> = []
+    const jobs: Array<Job<Data>> = []
+    for (const input of inputs) {
+      const existing = input.jobId === undefined ? undefined : readModel.projection.get(input.jobId)
+      if (existing !== undefined) {
+        jobs.push(toJob(existing))
+        continue // idempotent add: the job with this id already exists
+      }
+      const id = input.jobId ?? randomUUID()
+      const body: CommandBody = {
+        _tag: "AddJob",
+        name: input.name,
+        data: input.data,
+        priority: input.priority,
+        delay: input.delay,
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata })
+      }
+      records.push(this.command(id, body, id))
+      const paused = readModel.projection.queuePaused
+      const state: JobStateName = input.delay > 0 ? "delayed" : paused ? "paused" : "waiting"
+      jobs.push({
+        id,
+        name: input.name,
+        data: input.data as Data,
+        state,
+        attemptsMade: 0,
+        maxAttempts: this.options.policy.attempts,
+        priority: input.priority,
+        createdAt: now,
+        runAt: now + input.delay,
+        updatedAt: now,
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata })
+      })
+    }
+    await this.appendCommands(records)
+    return jobs
+  }
+
+  /** Encodes one command; data that JSON cannot carry is refused here with the reason. */
+  private command(key: string | null, body: CommandBody, jobId: string | null, partition?: number): OutgoingRecord {
+    const envelope: CommandEnvelope = { v: ENVELOPE_VERSION, queue: this.name, jobId, time: Date.now(), body }
+    let value: string
+    try {
+      value = encode(envelope)
+    } catch (e) {
+      throw new InvalidOptionError(`job data cannot be serialized to JSON: ${(e as Error).message}`)
+    }
+    return partition === undefined ? { key, value } : { key, value, partition }
+  }
+
+  private async appendCommands(records: ReadonlyArray<OutgoingRecord>): Promise<void> {
+    const { log } = await this.openedOrThrow()
+    try {
+      await run(log.append(topicsOf(this.name).commands, records))
+    } catch (e) {
+      throw this.asQueueError(e)
+    }
+  }
+
+  /** Queue-wide commands reach every partition, so every owner applies them. */
+  private queueCommand(body: CommandBody): Promise<void> {
+    const sent = this.openedOrThrow().then(({ partitions }) =>
+      this.appendCommands(Array.from({ length: partitions }, (_, p) => this.command(null, body, null, p)))
+    )
+    sent.catch((e) => this.report(e))
+    return sent
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    const engine = await this.engine?.catch(() => undefined)
+    await engine?.close(graceMs)
+    const opened = await this.opened.catch(() => undefined)
+    await opened?.readModel.close()
+    await this.runtime.dispose()
+  }
+
+  private asQueueError(e: unknown): Error {
+    if (e instanceof Error && !(e as { _tag?: unknown })._tag) return e
+    const tagged = e as { _tag?: string; message?: string; retryable?: boolean }
+    return new QueueLogError(`queue '${this.name}' on ${this.logUrl}: ${tagged.message ?? String(e)}`, tagged.retryable ?? false)
+  }
+
+  /** Problems the engine survived: emitted as `error` when someone listens, else printed once per kind. */
+  private report(e: unknown): void {
+    if (this.listenerCount("error") > 0) this.emit("error", e)
+    else console.error(`[jobledger:${this.name}]`, e instanceof Error ? e.message : e)
+  }
+}
+
+const hookError = (name: string, cause: unknown): Error => {
+  const error = new Error(`hook ${name} failed: ${cause instanceof Error ? cause.message : String(cause)}`)
+  error.cause = cause
+  return error
+}

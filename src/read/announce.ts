@@ -1,0 +1,42 @@
+/**
+ * Lifecycle events of the public API, derived from the events the read model applies:
+ * `added`, `active`, `completed`, `failed`, `retrying`, `paused`, `resumed` (and `stalled`).
+ */
+import type { EventEmitter } from "node:events"
+import type { JobError } from "../../machines/schema.ts"
+import { toJob } from "../job.ts"
+import type { Change } from "./read-model.ts"
+
+/** The Error a `failed` listener receives: rebuilt from what the log recorded. */
+export const toError = (error: JobError | undefined): Error => {
+  const e = new Error(error?.message ?? "unknown error")
+  if (error?.name !== undefined) e.name = error.name
+  if (error?.stack !== undefined) e.stack = error.stack
+  return e
+}
+
+export const announce = (emitter: EventEmitter, { envelope, after }: Change): void => {
+  const body = envelope.body
+  if (body._tag === "QueuePaused") return void emitter.emit("paused")
+  if (body._tag === "QueueResumed") return void emitter.emit("resumed")
+  if (after === undefined) return
+  switch (body._tag) {
+    case "JobAdded":
+      return void emitter.emit("added", toJob(after))
+    case "JobStarted":
+      return void emitter.emit("active", toJob(after))
+    case "JobCompleted":
+      return void emitter.emit("completed", toJob(after), after.result)
+    case "JobRetrying":
+      return void emitter.emit("retrying", toJob(after), body.attempt, body.delay)
+    case "JobFailed":
+      return void emitter.emit("failed", toJob(after), toError(after.error))
+    case "JobStalled":
+      emitter.emit("stalled", toJob(after))
+      if (after.state === "failed") emitter.emit("failed", toJob(after), toError(after.error))
+      return
+    case "JobPromoted":
+    case "JobRetried":
+      return
+  }
+}

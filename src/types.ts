@@ -1,0 +1,108 @@
+/**
+ * The public types of jobledger, as promised by the job-queue specification.
+ */
+import type { JobStateName } from "../machines/schema.ts"
+import type { BackoffKind } from "./engine/backoff.ts"
+
+/** `waiting`, `delayed`, `active`, `completed`, `failed` or `paused`. */
+export type JobState = JobStateName
+
+/** A job as handlers, events, hooks and the store see it. */
+export interface Job<Data = any, Result = any> {
+  /** Unique job id; stable across re-runs, so handlers may use it as an idempotency key. */
+  id: string
+  name: string
+  data: Data
+  result?: Result
+  error?: { message: string; name?: string; stack?: string }
+  state: JobState
+  /** Retries already made: 0 on the first run. */
+  attemptsMade: number
+  /** Retries allowed (`retry.attempts`): the handler runs at most `maxAttempts + 1` times. */
+  maxAttempts: number
+  /** Higher runs first. */
+  priority: number
+  createdAt: number
+  runAt: number
+  updatedAt: number
+  metadata?: Record<string, any>
+}
+
+/** Options of one `add`. */
+export interface JobOptions {
+  /** Higher runs first (default 0). */
+  priority?: number
+  /** Milliseconds to wait before the job may run (default 0). */
+  delay?: number
+  metadata?: Record<string, any>
+  /** Your own id; adding the same id twice returns the first job (idempotent add). */
+  jobId?: string
+}
+
+export interface RetryOptions {
+  /** Retries after the first run (default 0). */
+  attempts?: number
+  /** Default `'fixed'`. */
+  backoff?: BackoffKind
+  /** Milliseconds before retry 1 (default 1000). */
+  delay?: number
+  /** Upper bound of any retry delay (default: none). */
+  maxDelay?: number
+}
+
+export interface RateLimitOptions {
+  /** At most `max` jobs start in any interval of `duration` ms. */
+  max: number
+  duration: number
+}
+
+export interface QueueHooks<Data = any> {
+  /** After a job completed (its `JobCompleted` is durable). */
+  onComplete?: (job: Job<Data>, result: any) => unknown
+  /** Once, after a job failed for good (state already `failed`). */
+  onFailed?: (job: Job<Data>, error: Error) => unknown
+  /** Before each retry, with attempt 1..maxAttempts and the delay in ms. */
+  onRetry?: (job: Job<Data>, attempt: number, delay: number) => unknown
+}
+
+/** Counts of jobs per state. `paused` counts waiting jobs of a paused queue. */
+export interface QueueStats {
+  waiting: number
+  active: number
+  completed: number
+  failed: number
+  delayed: number
+  paused: number
+}
+
+/**
+ * Where job views live. jobledger feeds it as a projection sink — `enqueue` when a job is
+ * added, `update` on every later transition — and answers `get`/`list`/`stats` from it.
+ * The log stays the source of truth, so `dequeue` is never called (the engine picks jobs
+ * from its own ready queue, rebuilt from the log).
+ */
+export interface QueueStore<Data = any> {
+  enqueue(job: Job<Data>): Promise<void> | void
+  dequeue?(): Promise<Job<Data> | undefined>
+  update(job: Job<Data>): Promise<void> | void
+  get(id: string): Promise<Job<Data> | undefined> | Job<Data> | undefined
+  list(state?: JobState): Promise<Array<Job<Data>>> | Array<Job<Data>>
+  stats(): Promise<QueueStats> | QueueStats
+}
+
+export interface QueueOptions<Data = any> {
+  /** Jobs running at once in this process (default 5). */
+  concurrency?: number
+  retry?: RetryOptions
+  limiter?: RateLimitOptions
+  hooks?: QueueHooks<Data>
+  /** Custom job-view store (default: in memory, rebuilt from the log on start). */
+  store?: QueueStore<Data>
+  /** Per-attempt time limit in ms: the handler's AbortSignal fires and the attempt fails with a TimeoutError. */
+  timeout?: number
+  /** `'memory:'`, `'sqlite:/path/jobs.db'` or `'kafka://host:9092'` (default: `JOBLEDGER_LOG`, else `sqlite:./.jobledger/jobs.db`). */
+  log?: string
+}
+
+/** A job handler; its resolved value becomes `job.result` (JSON). */
+export type JobHandler<Data = any, Result = any> = (job: Job<Data, Result>, signal: AbortSignal) => Promise<Result> | Result

@@ -1,0 +1,111 @@
+/**
+ * A tiny engine stand-in for property tests: turns a list of random choices into a legal
+ * event log (every event accepted by the job machine, seqs without gaps), as an owner
+ * would append it. Pure and deterministic in its choices.
+ */
+import fc from "fast-check"
+import { beginJob, stepJob, type JobLife } from "../../machines/job-machine.ts"
+import { ENVELOPE_VERSION, type EventBody, type EventEnvelope, type JobAdded, type JobEventBody, type QueueEventBody } from "../../machines/schema.ts"
+
+export const QUEUE = "emails"
+const ERR = { name: "Error", message: "boom" }
+
+/** A JobAdded body with defaults. */
+export const added = (over: Partial<JobAdded> = {}): JobAdded => ({
+  _tag: "JobAdded",
+  name: "send",
+  data: { to: "a@b.c" },
+  priority: 0,
+  runAt: 0,
+  maxAttempts: 2,
+  queuePaused: false,
+  ...over
+})
+
+/** An envelope for `body`. */
+export const envelope = (jobId: string | null, seq: number, body: EventBody, time = 1000 + seq): EventEnvelope => ({
+  v: ENVELOPE_VERSION,
+  queue: QUEUE,
+  jobId,
+  time,
+  seq,
+  body
+})
+
+/** Events worth trying on a job with `life`: the likely next ones and a few near misses. */
+export function candidates(life: JobLife, time: number): ReadonlyArray<JobEventBody | QueueEventBody> {
+  const a = life.attemptsMade
+  return [
+    { _tag: "JobStarted", attempt: a },
+    { _tag: "JobCompleted", result: { ok: a } },
+    { _tag: "JobRetrying", error: ERR, attempt: a + 1, delay: 10, runAt: time + 10 },
+    { _tag: "JobFailed", error: ERR },
+    { _tag: "JobStalled" },
+    { _tag: "JobPromoted" },
+    { _tag: "JobRetried" },
+    { _tag: "QueuePaused" },
+    { _tag: "QueueResumed" },
+    { _tag: "JobStarted", attempt: a + 1 },
+    { _tag: "JobRetrying", error: ERR, attempt: a, delay: 5, runAt: time + 5 },
+    added()
+  ]
+}
+
+/** One random step: which job (or the queue) and which candidate event. */
+export interface Choice {
+  readonly job: number
+  readonly pick: number
+  readonly delayed: boolean
+}
+export const choiceArb: fc.Arbitrary<Choice> = fc.record({ job: fc.nat(7), pick: fc.nat(), delayed: fc.boolean() })
+
+/**
+ * A legal log from choices: a new job gets JobAdded; an existing one the picked candidate if
+ * the machine accepts it (else the next accepted candidate); queue events toggle the pause.
+ */
+export function simulate(choices: ReadonlyArray<Choice>, maxAttempts = 2): Array<EventEnvelope> {
+  const jobs = new Map<string, { life: JobLife; seq: number }>()
+  const log: Array<EventEnvelope> = []
+  let paused = false
+  let queueSeq = -1
+  let time = 1000
+  for (const c of choices) {
+    time += 1
+    const id = `job-${c.job}`
+    const job = jobs.get(id)
+    if (job === undefined) {
+      const body = added({ runAt: c.delayed ? time + 50 : time, queuePaused: paused, maxAttempts, priority: c.job % 3 })
+      jobs.set(id, { life: beginJob(body, time).life, seq: 0 })
+      log.push(envelope(id, 0, body, time))
+      continue
+    }
+    const life = sync(job.life, paused)
+    const options = candidates(life, time)
+    for (let k = 0; k < options.length; k++) {
+      const body = options[(c.pick + k) % options.length]!
+      const step = stepJob(life, body)
+      if (!step.ok) continue
+      if (body._tag === "QueuePaused" || body._tag === "QueueResumed") {
+        if (step.life.queuePaused === paused) continue // an owner appends pause/resume only on a change
+        paused = !paused
+        log.push(envelope(null, ++queueSeq, body, time))
+        job.life = step.life
+      } else {
+        job.life = step.life
+        job.seq += 1
+        log.push(envelope(id, job.seq, body as JobEventBody, time))
+      }
+      break
+    }
+  }
+  return log
+}
+
+function sync(life: JobLife, paused: boolean): JobLife {
+  if (life.queuePaused === paused) return life
+  const step = stepJob(life, { _tag: paused ? "QueuePaused" : "QueueResumed" })
+  return step.ok ? step.life : life
+}
+
+export const logArb = (maxLength = 120): fc.Arbitrary<Array<EventEnvelope>> =>
+  fc.array(choiceArb, { maxLength }).map((choices) => simulate(choices))

@@ -278,7 +278,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     } catch (e) {
       throw new InvalidOptionError(`job data cannot be serialized to JSON: ${(e as Error).message}`)
     }
-    return partition === undefined ? { key, value } : { key, value, partition }
+    return partition === undefined ? { key, value, parsed: envelope } : { key, value, partition, parsed: envelope }
   }
 
   private async appendCommands(records: ReadonlyArray<OutgoingRecord>): Promise<void> {

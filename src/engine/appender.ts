@@ -46,9 +46,9 @@ export class Appender {
 
   constructor(private readonly config: AppenderConfig) {}
 
-  /** Queues one event (JSON of its envelope) for the next transaction. */
-  push(key: string | null, value: string, afterDurable?: () => void): void {
-    this.next.events.push({ key, value })
+  /** Queues one event (JSON of its envelope, and the envelope itself) for the next transaction. */
+  push(key: string | null, value: string, parsed: unknown, afterDurable?: () => void): void {
+    this.next.events.push({ key, value, parsed })
     if (afterDurable !== undefined) this.next.afterDurable.push(afterDurable)
     this.schedule()
   }

@@ -6,7 +6,7 @@
  * synchronously, return something JSON cannot carry, or never settle — the fiber ends in
  * exactly one Outcome (or is interrupted by its owner), and never throws into the engine.
  */
-import { Cause, Data, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, type Fiber } from "effect"
 import { inspect } from "node:util"
 import type { JobError } from "../../machines/schema.ts"
 import { jsonProblem } from "../codec.ts"
@@ -16,7 +16,9 @@ export type Outcome =
   | { readonly ok: false; readonly error: JobError; readonly original: Error }
 
 /** The handler did not settle within the job's timeout. */
-export class JobTimeoutError extends Data.TaggedError("TimeoutError")<{ readonly message: string }> {}
+export class JobTimeoutError extends Error {
+  override readonly name = "TimeoutError"
+}
 
 /** Turns anything a handler threw into an Error and its serializable form. */
 export const describeFailure = (thrown: unknown): { error: JobError; original: Error } => {
@@ -60,7 +62,7 @@ export const startAttempt = (
       ? call
       : Effect.timeoutFail(call, {
           duration: timeoutMs,
-          onTimeout: () => new JobTimeoutError({ message: `job timed out after ${timeoutMs} ms` })
+          onTimeout: () => new JobTimeoutError(`job timed out after ${timeoutMs} ms`)
         })
   const outcome: Effect.Effect<Outcome> = bounded.pipe(
     Effect.map((result): Outcome => {

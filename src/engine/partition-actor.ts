@@ -129,7 +129,8 @@ export class PartitionActor {
   // ------------------------------------------------------------------ commands
 
   private handleCommand(record: LogRecord): void {
-    const decoded = decodeCommand(record.value)
+    // Commands appended by this process arrive with their envelope: no need to decode them.
+    const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as CommandEnvelope } : decodeCommand(record.value)
     if (!decoded.ok) return this.refuse(record, decoded.reason)
     const command = decoded.value
     if (command.queue !== this.ctx.queue)
@@ -208,7 +209,7 @@ export class PartitionActor {
       body
     }
     const changes = this.projection.apply(envelope)
-    this.appender.push(null, encode(envelope))
+    this.appender.push(null, encode(envelope), envelope)
     for (const { before, after } of changes)
       if (after.state === "waiting" && before?.state !== "waiting") this.ready.push(after.id, after.priority)
   }
@@ -220,6 +221,7 @@ export class PartitionActor {
     this.appender.push(
       envelope.jobId,
       encode(envelope),
+      envelope,
       afterDurable === undefined || after === undefined ? undefined : () => afterDurable(after)
     )
   }

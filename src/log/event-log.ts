@@ -22,6 +22,11 @@ export interface LogRecord {
   readonly key: string | null
   readonly value: string
   readonly timestamp: number
+  /**
+   * The value before encoding, present only on records handed over inside the process that
+   * appended them (our own envelopes): readers may use it instead of decoding `value`.
+   */
+  readonly parsed?: unknown
 }
 
 /** A record to append. Without `partition`, the log chooses one from `key`. */
@@ -29,6 +34,8 @@ export interface OutgoingRecord {
   readonly key: string | null
   readonly value: string
   readonly partition?: number
+  /** The value before encoding (see LogRecord.parsed); never stored. */
+  readonly parsed?: unknown
 }
 
 /** The atomic unit of the engine: events of one partition plus the command offset consumed. */

@@ -61,6 +61,8 @@ interface Follower {
   readonly topic: string
   readonly partition: number
   next: number
+  /** Records appended by this process after `next`, contiguous, not yet delivered. */
+  buffer: Array<LogRecord>
   readonly onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
   /** Serializes deliveries: one batch at a time, in offset order. */
   running: boolean
@@ -84,10 +86,35 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
   const attempt = <A>(f: () => A): Effect.Effect<A, LogError> =>
     Effect.try({ try: f, catch: (cause) => toLogError(url, cause) })
 
-  /** Wakes every follower of a partition touched by `records`. */
+  /**
+   * Hands records appended by this process to the followers of their partitions. Records
+   * that continue a follower's position are delivered from memory; otherwise the follower
+   * reads the store (which holds them too).
+   */
   const wake = (records: ReadonlyArray<LogRecord>) => {
     if (records.length === 0) return
-    for (const f of followers) if (records.some((r) => r.topic === f.topic && r.partition === f.partition)) pump(f)
+    for (const f of followers) {
+      let touched = false
+      for (const r of records) {
+        if (r.topic !== f.topic || r.partition !== f.partition) continue
+        touched = true
+        const expected = f.buffer.length > 0 ? f.buffer[f.buffer.length - 1]!.offset + 1 : f.next
+        if (r.offset === expected) f.buffer.push(r)
+        else f.buffer = [] // not contiguous: fall back to the store
+      }
+      if (touched) pump(f)
+    }
+  }
+
+  /** The next batch of a follower: from its in-memory buffer when it continues, else the store. */
+  const nextBatch = (f: Follower): ReadonlyArray<LogRecord> => {
+    const buffered = f.buffer
+    if (buffered.length > 0 && buffered[0]!.offset === f.next) {
+      f.buffer = []
+      return buffered
+    }
+    f.buffer = []
+    return store.read(f.topic, f.partition, f.next, READ_BATCH)
   }
 
   /** Delivers everything after `f.next`; at most one delivery in flight per follower. */
@@ -101,7 +128,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
         for (;;) {
           let batch: ReadonlyArray<LogRecord>
           try {
-            batch = store.read(f.topic, f.partition, f.next, READ_BATCH)
+            batch = nextBatch(f)
           } catch {
             break // the store is closing or briefly unavailable; the next poll retries
           }
@@ -165,7 +192,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
   const follow = (topic: string, partition: number, from: number, onRecords: Follower["onRecords"]) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const f: Follower = { topic, partition, next: from, onRecords, running: false, wanted: false, closed: false }
+        const f: Follower = { topic, partition, next: from, buffer: [], onRecords, running: false, wanted: false, closed: false }
         followers.add(f)
         pump(f)
         return f
@@ -205,6 +232,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
             topic: spec.topic,
             partition,
             next: from,
+            buffer: [],
             onRecords: partitionOwner.onRecords,
             running: false,
             wanted: false,

@@ -1,7 +1,7 @@
 /**
  * LocalStore in process memory, for tests and throw-away runs. Nothing survives the process.
  */
-import type { LogRecord, TransactUnit } from "./event-log.ts"
+import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
 
 export const openMemoryStore = (): LocalStore => {
@@ -17,19 +17,20 @@ export const openMemoryStore = (): LocalStore => {
     return parts
   }
 
-  const appendOne = (topic: string, key: string | null, value: string, partition: number | undefined, now: number) => {
+  const appendOne = (topic: string, r: OutgoingRecord, partition: number | undefined, now: number) => {
+    const { key, value } = r
     const parts = partitionsOf(topic)
     const p = partition ?? partitionForKey(key, parts.length)
     const log = parts[p]
     if (log === undefined) throw new Error(`topic ${topic} has no partition ${p}`)
     const record: LogRecord = { topic, partition: p, offset: log.length, key, value, timestamp: now }
     log.push(record)
-    return record
+    return r.parsed === undefined ? record : { ...record, parsed: r.parsed }
   }
 
   const appendAll = (appends: ReadonlyArray<PendingAppend>, now: number) => {
     const out: Array<LogRecord> = []
-    for (const a of appends) for (const r of a.records) out.push(appendOne(a.topic, r.key, r.value, r.partition, now))
+    for (const a of appends) for (const r of a.records) out.push(appendOne(a.topic, r, r.partition, now))
     version++
     return out
   }
@@ -49,9 +50,9 @@ export const openMemoryStore = (): LocalStore => {
       const lease = leases.get(unit.group)
       if (lease === undefined || lease.owner !== owner) return "fenced"
       const out: Array<LogRecord> = []
-      for (const r of unit.events) out.push(appendOne(unit.eventsTopic, r.key, r.value, unit.partition, now))
+      for (const r of unit.events) out.push(appendOne(unit.eventsTopic, r, unit.partition, now))
       if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
-        for (const r of unit.deadLetters) out.push(appendOne(unit.deadLetterTopic, r.key, r.value, r.partition, now))
+        for (const r of unit.deadLetters) out.push(appendOne(unit.deadLetterTopic, r, r.partition, now))
       if (unit.commit !== undefined)
         offsets.set(`${unit.group}\u0000${unit.commit.topic}\u0000${unit.partition}`, unit.commit.offset)
       version++

@@ -84,7 +84,8 @@ export class ReadModel {
   private async apply(partition: number, records: ReadonlyArray<LogRecord>): Promise<void> {
     const { sink, announce, report } = this.options
     for (const record of records) {
-      const decoded = decodeEvent(record.value)
+      // Our own appends arrive with their envelope (same process): decoding is for outside bytes.
+      const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as EventEnvelope } : decodeEvent(record.value)
       if (!decoded.ok) {
         report(new Error(`${record.topic}/${partition}@${record.offset}: undecodable event skipped: ${decoded.reason}`))
       } else {

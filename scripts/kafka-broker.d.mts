@@ -1,0 +1,58 @@
+// Types for scripts/kafka-broker.mjs (so TypeScript tests and setup files can import it).
+
+export declare const DEFAULT_KAFKA_VERSION: string
+export declare const DEFAULT_KAFKA_PORT: number
+export declare const INSTALL_HINT: string
+
+/** exitCode: 3 = java or mvn missing, 2 = port taken by something else, 1 = anything else. */
+export declare class KafkaBrokerError extends Error {
+  constructor(message: string, exitCode?: number)
+  readonly exitCode: number
+}
+
+export interface BrokerInfo {
+  /** "127.0.0.1:<port>" */
+  bootstrap: string
+  port: number
+  version: string
+  pid: number
+  /** true when an already running, healthy broker was reused */
+  reused: boolean
+  dataDir: string
+  logFile: string
+}
+
+export interface StartOptions {
+  /** default: $KAFKA_VERSION or "3.9.1" */
+  version?: string
+  /** default: $KAFKA_PORT or 19092 (the controller listens on port+1) */
+  port?: number
+  /** wipe .kafka/data first (default true); restartBroker() uses false */
+  fresh?: boolean
+  /** readiness deadline, default $KAFKA_START_TIMEOUT_MS or 120000 */
+  timeoutMs?: number
+  /** progress messages, default: to stderr with a "[kafka]" prefix */
+  log?: (message: string) => void
+}
+
+export declare function startBroker(options?: StartOptions): Promise<BrokerInfo>
+export declare function stopBroker(options?: {
+  timeoutMs?: number
+  log?: (message: string) => void
+}): Promise<{ stopped: boolean; pid?: number; how?: "terminated" | "killed" }>
+/** Stop, then start with the same version, port and data dir. */
+export declare function restartBroker(options?: { timeoutMs?: number; log?: (message: string) => void }): Promise<BrokerInfo>
+export declare function brokerStatus(): Promise<{
+  running: boolean
+  healthy: boolean
+  bootstrap: string
+  version?: string
+  port: number
+  pid?: number
+  rssBytes?: number
+}>
+/** Resolves kafka_2.13:<version> (+ a logging backend) with Maven; returns the Java classpath. */
+export declare function resolveClasspath(version?: string, options?: { log?: (message: string) => void }): string
+/** One readiness probe (kafkajs admin: connect, listTopics, describeCluster). */
+export declare function probe(bootstrap: string, options?: { timeoutMs?: number }): Promise<boolean>
+export declare const paths: { root: string; runDir: string; dataDir: string; serverLog: string; outLog: string }

@@ -61,7 +61,7 @@ export const replayFromLog = async (
   const projection = new QueueProjection()
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
   const timeline: Array<ReplayedEvent> = []
-  const checked: Array<{ offset: number; envelope: EventEnvelope }> = []
+  const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []
   let events = 0
   for (let p = 0; p < partitions; p++) {
     let from = 0
@@ -79,7 +79,7 @@ export const replayFromLog = async (
         if (options.untilTime !== undefined && envelope.time > options.untilTime) break reading
         projection.apply(envelope)
         events++
-        if (options.verify === true) checked.push({ offset: record.offset, envelope })
+        if (options.verify === true) checked.push({ partition: p, offset: record.offset, envelope })
         if (options.jobId !== undefined && envelope.jobId === options.jobId)
           timeline.push({ partition: p, offset: record.offset, envelope })
       }

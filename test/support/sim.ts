@@ -56,14 +56,17 @@ export interface Choice {
   readonly job: number
   readonly pick: number
   readonly delayed: boolean
+  /** 0 toggles the queue's pause instead (one choice in ten). */
+  readonly toggle: number
 }
-export const choiceArb: fc.Arbitrary<Choice> = fc.record({ job: fc.nat(7), pick: fc.nat(), delayed: fc.boolean() })
+export const choiceArb: fc.Arbitrary<Choice> = fc.record({ job: fc.nat(7), pick: fc.nat(), delayed: fc.boolean(), toggle: fc.nat(9) })
 
 /**
- * A legal log from choices: a new job gets JobAdded; an existing one the picked candidate if
- * the machine accepts it (else the next accepted candidate); queue events toggle the pause.
+ * A legal log from choices: a toggle pauses or resumes the queue; a new job gets JobAdded
+ * (job k may retry k % 3 times); an existing one the picked candidate if the machine accepts
+ * it, else the next accepted job event candidate.
  */
-export function simulate(choices: ReadonlyArray<Choice>, maxAttempts = 2): Array<EventEnvelope> {
+export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
   const jobs = new Map<string, { life: JobLife; seq: number }>()
   const log: Array<EventEnvelope> = []
   let paused = false
@@ -71,30 +74,28 @@ export function simulate(choices: ReadonlyArray<Choice>, maxAttempts = 2): Array
   let time = 1000
   for (const c of choices) {
     time += 1
+    if (c.toggle === 0) {
+      paused = !paused
+      log.push(envelope(null, ++queueSeq, { _tag: paused ? "QueuePaused" : "QueueResumed" }, time))
+      continue
+    }
     const id = `job-${c.job}`
     const job = jobs.get(id)
     if (job === undefined) {
-      const body = added({ runAt: c.delayed ? time + 50 : time, queuePaused: paused, maxAttempts, priority: c.job % 3 })
+      const body = added({ runAt: c.delayed ? time + 50 : time, queuePaused: paused, maxAttempts: c.job % 3, priority: c.job % 2 })
       jobs.set(id, { life: beginJob(body, time).life, seq: 0 })
       log.push(envelope(id, 0, body, time))
       continue
     }
     const life = sync(job.life, paused)
-    const options = candidates(life, time)
+    const options = candidates(life, time).filter((b): b is JobEventBody => b._tag !== "QueuePaused" && b._tag !== "QueueResumed")
     for (let k = 0; k < options.length; k++) {
       const body = options[(c.pick + k) % options.length]!
       const step = stepJob(life, body)
       if (!step.ok) continue
-      if (body._tag === "QueuePaused" || body._tag === "QueueResumed") {
-        if (step.life.queuePaused === paused) continue // an owner appends pause/resume only on a change
-        paused = !paused
-        log.push(envelope(null, ++queueSeq, body, time))
-        job.life = step.life
-      } else {
-        job.life = step.life
-        job.seq += 1
-        log.push(envelope(id, job.seq, body as JobEventBody, time))
-      }
+      job.life = step.life
+      job.seq += 1
+      log.push(envelope(id, job.seq, body, time))
       break
     }
   }
@@ -108,4 +109,4 @@ function sync(life: JobLife, paused: boolean): JobLife {
 }
 
 export const logArb = (maxLength = 120): fc.Arbitrary<Array<EventEnvelope>> =>
-  fc.array(choiceArb, { maxLength }).map((choices) => simulate(choices))
+  fc.array(choiceArb, { maxLength, size: "max" }).map((choices) => simulate(choices))

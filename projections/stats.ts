@@ -1,0 +1,40 @@
+/**
+ * Counts of a queue's jobs by state: a pure reducer over state changes.
+ *
+ * Invariant: the counts always equal a recount of the job views by state (the
+ * projection property test checks it): every change of one job from `from` to `to` moves
+ * exactly one unit.
+ */
+import type { JobStateName } from "../machines/schema.ts"
+
+/** How many jobs of a queue are in each state. */
+export interface QueueStats {
+  readonly waiting: number
+  readonly active: number
+  readonly completed: number
+  readonly failed: number
+  readonly delayed: number
+  readonly paused: number
+}
+
+/** No jobs. */
+export const emptyStats: QueueStats = Object.freeze({ waiting: 0, active: 0, completed: 0, failed: 0, delayed: 0, paused: 0 })
+
+/**
+ * The stats after one job moved from `from` to `to` (`undefined` = did not exist / no
+ * longer exists). Returns `stats` itself when `from === to`.
+ */
+export function evolveStats(stats: QueueStats, from: JobStateName | undefined, to: JobStateName | undefined): QueueStats {
+  if (from === to) return stats
+  const next = { ...stats }
+  if (from !== undefined) next[from] -= 1
+  if (to !== undefined) next[to] += 1
+  return next
+}
+
+/** The stats of a set of jobs, counted from scratch. */
+export function countStats(states: Iterable<JobStateName>): QueueStats {
+  const next = { ...emptyStats }
+  for (const s of states) next[s] += 1
+  return next
+}

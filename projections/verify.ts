@@ -1,0 +1,119 @@
+/**
+ * Checks a log of events against the rules: per-job seq with no duplicate and no gap, no
+ * event before its job's JobAdded, and every transition accepted by the job machine. Used by
+ * `jobledger replay --verify`.
+ *
+ * Invariants:
+ * - The machine is the only judge of legality (`beginJob`/`stepJob`), as in the engine.
+ * - A job's pause flag follows its queue's events lazily: synced just before its next event,
+ *   which equals applying each queue event to every job at once (outside waiting/paused a
+ *   queue event only sets the flag; waiting/paused jobs have no event in between).
+ * - A duplicate is skipped; after a gap or an illegal event the event still counts as
+ *   seen (its seq is the job's latest), so one fault is reported once.
+ * - Queue events are counted and followed per (queue, partition): every partition's owner
+ *   appends its own pause/resume with its own seq, and a job follows its partition's.
+ */
+import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
+import type { EventEnvelope, QueueEventBody } from "../machines/schema.ts"
+import { isQueueBody } from "./job-view.ts"
+
+/** What can be wrong with one event. */
+export type VerifyIssueKind = "illegal" | "duplicate" | "gap" | "unknown-job"
+
+/** One event to verify: its position in its partition (give `partition` when there are several). */
+export interface VerifyInput {
+  readonly offset: number
+  readonly envelope: EventEnvelope
+  readonly partition?: number
+}
+
+/** One problem found, at the offset of the event that shows it. */
+export interface VerifyIssue {
+  readonly offset: number
+  /** Set when the input named partitions. */
+  readonly partition?: number
+  /** `null` for a queue event. */
+  readonly jobId: string | null
+  readonly kind: VerifyIssueKind
+  readonly message: string
+}
+
+/** The result of `verifyEvents`. */
+export interface VerifyReport {
+  readonly events: number
+  readonly jobs: number
+  readonly issues: ReadonlyArray<VerifyIssue>
+  /** True when no issue was found. */
+  readonly ok: boolean
+}
+
+interface JobTrack {
+  life: JobLife
+  seq: number
+}
+interface QueueTrack {
+  paused: boolean
+  seq: number
+}
+
+const PAUSED: QueueEventBody = { _tag: "QueuePaused" }
+const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
+
+/** Verifies events given in log order (per partition), each with its offset. */
+export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
+  const jobs = new Map<string, JobTrack>()
+  const queues = new Map<string, QueueTrack>()
+  const issues: Array<VerifyIssue> = []
+  let count = 0
+  for (const { offset, envelope: e, partition } of events) {
+    count++
+    const { jobId, body } = e
+    const report = (kind: VerifyIssueKind, message: string) =>
+      issues.push(partition === undefined ? { offset, jobId, kind, message } : { offset, partition, jobId, kind, message })
+    const queueKey = `${e.queue}\u0000${partition ?? 0}`
+    let queue = queues.get(queueKey)
+    if (queue === undefined) queues.set(queueKey, (queue = { paused: false, seq: -1 }))
+    if (jobId === null || isQueueBody(body)) {
+      if (jobId !== null || !isQueueBody(body)) {
+        report("illegal", jobId === null ? `${body._tag} without a job id` : `${body._tag} is a queue event but names job ${jobId}`)
+        continue
+      }
+      if (e.seq <= queue.seq) {
+        report("duplicate", `queue event seq ${e.seq} already seen (last ${queue.seq})`)
+        continue
+      }
+      if (e.seq > queue.seq + 1) report("gap", `queue event seq jumps from ${queue.seq} to ${e.seq}`)
+      queue.seq = e.seq
+      queue.paused = body._tag === "QueuePaused"
+      continue
+    }
+    const key = `${e.queue}\u0000${jobId}`
+    const job = jobs.get(key)
+    if (job === undefined) {
+      if (body._tag !== "JobAdded") {
+        report("unknown-job", `${body._tag} (seq ${e.seq}) before the job's JobAdded`)
+        continue
+      }
+      if (e.seq !== 0) report("gap", `JobAdded has seq ${e.seq}, expected 0`)
+      jobs.set(key, { life: beginJob(body, e.time).life, seq: e.seq })
+      continue
+    }
+    if (e.seq <= job.seq) {
+      report("duplicate", `${body._tag} seq ${e.seq} already seen (last ${job.seq})`)
+      continue
+    }
+    if (e.seq > job.seq + 1) report("gap", `seq jumps from ${job.seq} to ${e.seq} (${body._tag})`)
+    job.seq = e.seq
+    const life = synced(job.life, queue.paused)
+    const step = stepJob(life, body)
+    job.life = step.ok ? step.life : life
+    if (!step.ok) report("illegal", `seq ${e.seq}: ${step.reason}`)
+  }
+  return { events: count, jobs: jobs.size, issues, ok: issues.length === 0 }
+}
+
+function synced(life: JobLife, paused: boolean): JobLife {
+  if (life.queuePaused === paused) return life
+  const step = stepJob(life, paused ? PAUSED : RESUMED)
+  return step.ok ? step.life : life
+}

@@ -1,0 +1,264 @@
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import type { EventEnvelope, JobEventEnvelope, JobStateName } from "../machines/schema.ts"
+import { emptyHistory, evolveHistory, type JobHistory } from "../projections/history.ts"
+import { applyQueueEventToView, evolveJobView, STALLED_ERROR, type JobView } from "../projections/job-view.ts"
+import { PROJECTION_VERSION, QueueProjection } from "../projections/queue-projection.ts"
+import { countStats, emptyStats, evolveStats } from "../projections/stats.ts"
+import { added, envelope, logArb, QUEUE } from "./support/sim.ts"
+
+const ERR = { name: "Error", message: "boom" }
+const jobEnv = (seq: number, body: JobEventEnvelope["body"], time = 1000 + seq) => envelope("j1", seq, body, time) as JobEventEnvelope
+const fold = (events: ReadonlyArray<JobEventEnvelope>): JobView | undefined =>
+  events.reduce<JobView | undefined>((v, e) => evolveJobView(v, e), undefined)
+
+describe("evolveJobView", () => {
+  const addedEnv = jobEnv(0, added({ runAt: 1000, maxAttempts: 1, metadata: { tenant: "t1" } }))
+
+  it("JobAdded creates the view; another first event leaves it undefined", () => {
+    expect(evolveJobView(undefined, addedEnv)).toEqual({
+      id: "j1", queue: QUEUE, name: "send", data: { to: "a@b.c" }, priority: 0, metadata: { tenant: "t1" },
+      state: "waiting", attemptsMade: 0, maxAttempts: 1, stalledCount: 0, queuePaused: false, runAt: 1000,
+      createdAt: 1000, updatedAt: 1000, seq: 0
+    })
+    expect(evolveJobView(undefined, jobEnv(1, { _tag: "JobStarted", attempt: 0 }))).toBeUndefined()
+  })
+
+  it("a retry then a success: error on retry, result (and no error) on completion", () => {
+    const retrying = fold([
+      addedEnv,
+      jobEnv(1, { _tag: "JobStarted", attempt: 0 }),
+      jobEnv(2, { _tag: "JobRetrying", error: ERR, attempt: 1, delay: 50, runAt: 1052 })
+    ])
+    expect(retrying).toMatchObject({ state: "delayed", attemptsMade: 1, runAt: 1052, error: ERR, seq: 2, updatedAt: 1002 })
+    const done = fold([
+      addedEnv, jobEnv(1, { _tag: "JobStarted", attempt: 0 }),
+      jobEnv(2, { _tag: "JobRetrying", error: ERR, attempt: 1, delay: 50, runAt: 1052 }),
+      jobEnv(3, { _tag: "JobPromoted" }), jobEnv(4, { _tag: "JobStarted", attempt: 1 }),
+      jobEnv(5, { _tag: "JobCompleted", result: "sent" })
+    ])
+    expect(done).toMatchObject({ state: "completed", result: "sent", error: undefined, createdAt: 1000, updatedAt: 1005, seq: 5 })
+  })
+
+  it("failing for good keeps the error; JobRetried clears result and error and the budget", () => {
+    const failed = fold([addedEnv, jobEnv(1, { _tag: "JobStarted", attempt: 0 }),
+      jobEnv(2, { _tag: "JobRetrying", error: ERR, attempt: 1, delay: 0, runAt: 1002 }),
+      jobEnv(3, { _tag: "JobPromoted" }), jobEnv(4, { _tag: "JobStarted", attempt: 1 }),
+      jobEnv(5, { _tag: "JobFailed", error: { message: "final" } })])
+    expect(failed).toMatchObject({ state: "failed", error: { message: "final" }, attemptsMade: 1 })
+    const retried = evolveJobView(failed, jobEnv(6, { _tag: "JobRetried" }))
+    expect(retried).toMatchObject({ state: "waiting", attemptsMade: 0, error: undefined, result: undefined })
+  })
+
+  it("too many stalls fail the job with a StalledError", () => {
+    const events: Array<JobEventEnvelope> = [addedEnv]
+    for (let i = 0; i <= 10; i++)
+      events.push(jobEnv(events.length, { _tag: "JobStarted", attempt: 0 }), jobEnv(events.length + 1, { _tag: "JobStalled" }))
+    expect(fold(events)).toMatchObject({ state: "failed", stalledCount: 11, error: STALLED_ERROR })
+    expect(fold(events.slice(0, -2))).toMatchObject({ state: "waiting", stalledCount: 10, error: undefined })
+  })
+
+  it("is idempotent and ignores refused events: the same object comes back", () => {
+    const view = fold([addedEnv, jobEnv(1, { _tag: "JobStarted", attempt: 0 })])!
+    expect(evolveJobView(view, jobEnv(1, { _tag: "JobStarted", attempt: 0 }))).toBe(view)
+    expect(evolveJobView(view, jobEnv(0, added()))).toBe(view)
+    expect(evolveJobView(view, jobEnv(2, { _tag: "JobPromoted" }))).toBe(view)
+    expect(evolveJobView(view, jobEnv(2, added()))).toBe(view)
+    expect(evolveJobView(view, { ...jobEnv(2, { _tag: "JobCompleted", result: 1 }), jobId: "other" })).toBe(view)
+  })
+
+  it("applyQueueEventToView moves waiting to paused (updatedAt = time), elsewhere only the flag", () => {
+    const waiting = fold([addedEnv])!
+    expect(applyQueueEventToView(waiting, { _tag: "QueuePaused" }, 2000)).toMatchObject({ state: "paused", queuePaused: true, updatedAt: 2000, seq: 0 })
+    expect(applyQueueEventToView(waiting, { _tag: "QueueResumed" }, 2000)).toBe(waiting)
+    const active = fold([addedEnv, jobEnv(1, { _tag: "JobStarted", attempt: 0 })])!
+    expect(applyQueueEventToView(active, { _tag: "QueuePaused" }, 2000)).toMatchObject({ state: "active", queuePaused: true, updatedAt: 1001 })
+  })
+})
+
+describe("stats", () => {
+  it("evolveStats moves one unit and returns the same object when nothing moves", () => {
+    expect(evolveStats(emptyStats, "waiting", "waiting")).toBe(emptyStats)
+    const one = evolveStats(emptyStats, undefined, "waiting")
+    expect(evolveStats(one, "waiting", "active")).toEqual({ ...emptyStats, active: 1 })
+    expect(evolveStats(one, "waiting", undefined)).toEqual(emptyStats)
+    expect(countStats(["failed", "failed", "paused"])).toEqual({ ...emptyStats, failed: 2, paused: 1 })
+  })
+})
+
+describe("evolveHistory", () => {
+  const feed = (events: ReadonlyArray<EventEnvelope>, from: JobHistory = emptyHistory) =>
+    events.reduce((h, e, i) => evolveHistory(h, e, 100 + i), from)
+
+  it("records each event with the state it led to and its interesting fields", () => {
+    const h = feed([
+      jobEnv(0, added({ runAt: 1000, maxAttempts: 1 })),
+      envelope(null, 0, { _tag: "QueuePaused" }, 1500),
+      envelope(null, 1, { _tag: "QueueResumed" }, 1600),
+      jobEnv(1, { _tag: "JobStarted", attempt: 0 }),
+      jobEnv(2, { _tag: "JobRetrying", error: ERR, attempt: 1, delay: 5, runAt: 1007 }),
+      jobEnv(3, { _tag: "JobCompleted", result: 1 }),
+      jobEnv(3, { _tag: "JobPromoted" })
+    ])
+    expect(h.entries).toEqual([
+      { offset: 100, seq: 0, time: 1000, type: "JobAdded", state: "waiting", detail: { runAt: 1000, maxAttempts: 1, priority: 0 } },
+      { offset: 101, seq: 0, time: 1500, type: "QueuePaused", state: "paused" },
+      { offset: 102, seq: 1, time: 1600, type: "QueueResumed", state: "waiting" },
+      { offset: 103, seq: 1, time: 1001, type: "JobStarted", state: "active", detail: { attempt: 0 } },
+      { offset: 104, seq: 2, time: 1002, type: "JobRetrying", state: "delayed", detail: { attempt: 1, delay: 5, runAt: 1007, error: "boom" } },
+      { offset: 105, seq: 3, time: 1003, type: "JobCompleted", state: "delayed",
+        detail: { result: 1, refused: "JobCompleted is not allowed in state delayed" } }
+    ])
+    expect(h.life).toMatchObject({ state: "delayed", attemptsMade: 1 })
+  })
+
+  it("is idempotent, and a queue event that moves nothing only updates the flag", () => {
+    const h = feed([jobEnv(0, added()), jobEnv(1, { _tag: "JobStarted", attempt: 0 })])
+    expect(evolveHistory(h, jobEnv(1, { _tag: "JobStarted", attempt: 0 }), 9)).toBe(h)
+    const paused = evolveHistory(h, envelope(null, 0, { _tag: "QueuePaused" }), 9)
+    expect(paused.entries).toBe(h.entries)
+    expect(paused.life).toMatchObject({ state: "active", queuePaused: true })
+    expect(evolveHistory(paused, envelope(null, 0, { _tag: "QueuePaused" }), 10)).toBe(paused)
+    expect(evolveHistory(emptyHistory, jobEnv(1, { _tag: "JobStarted", attempt: 0 }), 1)).toBe(emptyHistory)
+  })
+})
+
+describe("QueueProjection", () => {
+  const twoJobs = (p: QueueProjection) => {
+    p.apply(envelope("a", 0, added({ runAt: 0 })))
+    p.apply(envelope("b", 0, added({ runAt: 5000 })))
+    p.apply(envelope("c", 0, added({ runAt: 0, maxAttempts: 0 })))
+    p.apply(envelope("c", 1, { _tag: "JobStarted", attempt: 0 }))
+    p.apply(envelope("c", 2, { _tag: "JobFailed", error: ERR }))
+  }
+
+  it("keeps views, lists by state and counts", () => {
+    const p = new QueueProjection()
+    twoJobs(p)
+    expect(p.size).toBe(3)
+    expect(p.stats()).toEqual({ ...emptyStats, waiting: 1, delayed: 1, failed: 1 })
+    expect(p.list("delayed").map((v) => v.id)).toEqual(["b"])
+    expect(p.list().map((v) => v.id)).toEqual(["a", "b", "c"])
+    expect(p.get("c")).toMatchObject({ state: "failed", error: ERR })
+    expect(p.get("zzz")).toBeUndefined()
+  })
+
+  it("pause moves only waiting jobs, resume moves them back; others follow on their next event", () => {
+    const p = new QueueProjection()
+    twoJobs(p)
+    const changes = p.apply(envelope(null, 0, { _tag: "QueuePaused" }, 3000))
+    expect(changes.map(({ before, after }) => [after.id, before?.state, after.state])).toEqual([["a", "waiting", "paused"]])
+    expect(p.queuePaused).toBe(true)
+    expect(p.queueSeq).toBe(0)
+    expect(p.stats()).toEqual({ ...emptyStats, paused: 1, delayed: 1, failed: 1 })
+    expect(p.apply(envelope(null, 0, { _tag: "QueuePaused" }))).toEqual([])
+    expect(p.get("b")).toMatchObject({ state: "delayed", queuePaused: true })
+    expect(p.apply(envelope("b", 1, { _tag: "JobPromoted" }))).toEqual([
+      { before: expect.objectContaining({ state: "delayed" }), after: expect.objectContaining({ state: "paused" }) }
+    ])
+    p.apply(envelope("c", 3, { _tag: "JobRetried" }))
+    expect(p.list("paused").map((v) => v.id)).toEqual(["a", "b", "c"])
+    expect(p.apply(envelope(null, 1, { _tag: "QueueResumed" }, 4000)).map((c) => c.after.state)).toEqual(["waiting", "waiting", "waiting"])
+    expect(p.stats()).toEqual({ ...emptyStats, waiting: 3 })
+  })
+
+  it("fed several partitions, each with its own pause/resume seqs, follows the furthest one", () => {
+    const p = new QueueProjection()
+    p.apply(envelope("a", 0, added()))
+    p.apply(envelope(null, 0, { _tag: "QueuePaused" })) // partition 0
+    p.apply(envelope("b", 0, added({ queuePaused: true }))) // partition 1, added while paused
+    p.apply(envelope(null, 0, { _tag: "QueuePaused" })) // partition 1: same fact, same seq
+    p.apply(envelope(null, 1, { _tag: "QueueResumed" })) // partition 1
+    expect(p.apply(envelope(null, 1, { _tag: "QueueResumed" }))).toEqual([]) // partition 0
+    expect(p.list("waiting").map((v) => v.id)).toEqual(["a", "b"])
+    expect(p.stats()).toEqual({ ...emptyStats, waiting: 2 })
+  })
+
+  it("round-trips through a plain-JSON snapshot; another version asks for a rebuild", () => {
+    const p = new QueueProjection()
+    twoJobs(p)
+    p.apply(envelope(null, 0, { _tag: "QueuePaused" }))
+    const json = JSON.parse(JSON.stringify(p.toSnapshot()))
+    const q = QueueProjection.fromSnapshot(json)!
+    expect(q.toSnapshot()).toEqual(p.toSnapshot())
+    expect(q.stats()).toEqual(p.stats())
+    expect(q.queuePaused).toBe(true)
+    expect(QueueProjection.fromSnapshot({ ...json, version: PROJECTION_VERSION + 1 })).toBeUndefined()
+  })
+})
+
+describe("QueueProjection properties", () => {
+  const recount = (p: QueueProjection) => countStats(p.list().map((v) => v.state))
+
+  it("stats always equal a recount of the views by state", () => {
+    fc.assert(
+      fc.property(logArb(), (log) => {
+        const p = new QueueProjection()
+        for (const e of log) {
+          p.apply(e)
+          expect(p.stats()).toEqual(recount(p))
+        }
+      }),
+      { numRuns: 150 }
+    )
+  })
+
+  it("is idempotent under redelivery: applying any prefix again changes nothing", () => {
+    fc.assert(
+      fc.property(logArb(), fc.array(fc.nat(), { maxLength: 30 }), (log, redeliveries) => {
+        const once = new QueueProjection()
+        for (const e of log) once.apply(e)
+        const before = once.toSnapshot()
+        for (const n of redeliveries) for (const e of log.slice(0, n % (log.length + 1))) expect(once.apply(e)).toEqual([])
+        expect(once.toSnapshot()).toEqual(before)
+        // redelivery interleaved with progress: after event i, events 0..k again
+        const twice = new QueueProjection()
+        log.forEach((e, i) => {
+          twice.apply(e)
+          for (const again of log.slice(0, (redeliveries[i] ?? 0) % (i + 2))) twice.apply(again)
+        })
+        expect(twice.toSnapshot()).toEqual(before)
+      }),
+      { numRuns: 150 }
+    )
+  })
+
+  it("pausing only waiting jobs (lazy flags) equals applying queue events to every view", () => {
+    fc.assert(
+      fc.property(logArb(), (log) => {
+        const p = new QueueProjection()
+        const eager = new Map<string, JobView>()
+        for (const e of log) {
+          p.apply(e)
+          if (e.jobId === null && (e.body._tag === "QueuePaused" || e.body._tag === "QueueResumed")) {
+            for (const [id, v] of eager) eager.set(id, applyQueueEventToView(v, e.body, e.time))
+          } else {
+            const next = evolveJobView(eager.get(e.jobId!), e as JobEventEnvelope)
+            if (next !== undefined) eager.set(e.jobId!, next)
+          }
+        }
+        const byId = (a: JobView, b: JobView) => a.id.localeCompare(b.id)
+        expect([...p.list()].sort(byId)).toEqual([...eager.values()].sort(byId))
+      }),
+      { numRuns: 150 }
+    )
+  })
+
+  it("a checkpoint restored mid-stream ends where a straight replay ends", () => {
+    fc.assert(
+      fc.property(logArb(), fc.nat(), (log, cut) => {
+        const straight = new QueueProjection()
+        for (const e of log) straight.apply(e)
+        const first = new QueueProjection()
+        const at = cut % (log.length + 1)
+        for (const e of log.slice(0, at)) first.apply(e)
+        const resumed = QueueProjection.fromSnapshot(JSON.parse(JSON.stringify(first.toSnapshot())))!
+        for (const e of log.slice(at)) resumed.apply(e)
+        expect(resumed.toSnapshot()).toEqual(straight.toSnapshot())
+        const states: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused"]
+        for (const s of states) expect(resumed.list(s).map((v) => v.id).sort()).toEqual(straight.list(s).map((v) => v.id).sort())
+      }),
+      { numRuns: 100 }
+    )
+  })
+})

@@ -26,6 +26,8 @@ export interface Job<Data = any, Result = any> {
   runAt: number
   updatedAt: number
   metadata?: Record<string, any>
+  /** In a handler: fires on timeout and when `close()`'s grace period expires. */
+  readonly signal?: AbortSignal
 }
 
 /** Options of one `add`. */

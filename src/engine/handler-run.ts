@@ -42,41 +42,80 @@ export const describeFailure = (thrown: unknown): { error: JobError; original: E
 
 export interface Attempt {
   readonly fiber: Fiber.RuntimeFiber<Outcome, never>
+  /** Fires the handler's AbortSignal; its outcome, if it ever comes, is then ignored by the owner. */
+  readonly abort: (reason: Error) => void
+}
+
+const succeeded = (result: unknown): Outcome => {
+  const problem = jsonProblem(result, "the handler's result")
+  if (problem === undefined) return { ok: true, result: result === undefined ? null : result }
+  return { ok: false, error: { name: "TypeError", message: problem }, original: new TypeError(problem) }
+}
+const failed = (thrown: unknown): Outcome => ({ ok: false, ...describeFailure(thrown) })
+
+/**
+ * A job's AbortSignal, created on first use: an AbortController costs ~7 µs, and most
+ * handlers never look at their signal. Aborting before anyone asked still yields an
+ * aborted signal when asked.
+ */
+export class LazySignal {
+  private controller: AbortController | undefined
+  private reason: unknown
+  private aborted = false
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      this.controller = new AbortController()
+      if (this.aborted) this.controller.abort(this.reason)
+    }
+    return this.controller.signal
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.reason = reason
+    this.controller?.abort(reason)
+  }
 }
 
 /**
- * Starts `invoke` in a fiber. `invoke` receives the AbortSignal that fires when the fiber is
- * interrupted (timeout, close grace expired).
+ * Starts `invoke` in a fiber. `invoke` receives a LazySignal that fires on timeout and when
+ * its owner aborts it (close grace expired). The fiber is a plain `Effect.async` with its own
+ * signal and timer and no canceler: `Effect.tryPromise` + `Effect.timeoutFail` cost ~13×
+ * more CPU per job (measured: ~160 µs vs ~12 µs), and a canceler alone adds ~11 µs — they
+ * dominated the engine's hot path. Abandoning is done by the owner, not by interruption.
  */
 export const startAttempt = (
-  invoke: (signal: AbortSignal) => unknown,
+  invoke: (signal: LazySignal) => unknown,
   timeoutMs: number | undefined,
   onOutcome: (outcome: Outcome) => void
 ): Attempt => {
-  const call = Effect.tryPromise({
-    try: (signal) => new Promise<unknown>((resolve) => resolve(invoke(signal))),
-    catch: (thrown) => thrown
+  const controller = new LazySignal()
+  const attempt = Effect.async<Outcome>((resume) => {
+    let settled = false
+    let timer: NodeJS.Timeout | undefined
+    const settle = (outcome: Outcome) => {
+      if (settled) return
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      resume(Effect.succeed(outcome))
+    }
+    if (timeoutMs !== undefined)
+      timer = setTimeout(() => {
+        const error = new JobTimeoutError(`job timed out after ${timeoutMs} ms`)
+        controller.abort(error)
+        settle(failed(error))
+      }, timeoutMs)
+    new Promise<unknown>((resolve) => resolve(invoke(controller))).then(
+      (result) => settle(succeeded(result)),
+      (thrown) => settle(failed(thrown))
+    )
   })
-  const bounded =
-    timeoutMs === undefined
-      ? call
-      : Effect.timeoutFail(call, {
-          duration: timeoutMs,
-          onTimeout: () => new JobTimeoutError(`job timed out after ${timeoutMs} ms`)
-        })
-  const outcome: Effect.Effect<Outcome> = bounded.pipe(
-    Effect.map((result): Outcome => {
-      const problem = jsonProblem(result, "the handler's result")
-      if (problem === undefined) return { ok: true, result: result === undefined ? null : result }
-      const original = new TypeError(problem)
-      return { ok: false, error: { name: "TypeError", message: problem }, original }
-    }),
-    Effect.catchAll((thrown) => Effect.succeed<Outcome>({ ok: false, ...describeFailure(thrown) }))
-  )
-  const fiber = Effect.runFork(outcome)
+  const fiber = Effect.runFork(attempt)
   fiber.addObserver((exit) => {
     if (Exit.isSuccess(exit)) onOutcome(exit.value)
-    else if (!Cause.isInterruptedOnly(exit.cause)) onOutcome({ ok: false, ...describeFailure(Cause.squash(exit.cause)) })
+    else if (!Cause.isInterruptedOnly(exit.cause)) onOutcome(failed(Cause.squash(exit.cause)))
   })
-  return { fiber }
+  return { fiber, abort: (reason) => controller.abort(reason) }
 }

@@ -31,7 +31,6 @@ import { TimerHeap } from "./timer-heap.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { toJob } from "../job.ts"
 import { run } from "../run.ts"
-import { Effect, Fiber } from "effect"
 
 const RESTORE_BATCH = 10_000
 
@@ -105,7 +104,7 @@ export class PartitionActor {
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))))
     for (const [id, attempt] of [...this.running]) {
       this.running.delete(id)
-      await Effect.runPromise(Fiber.interrupt(attempt.fiber))
+      attempt.abort(new Error("the engine stopped before the job finished: it was handed back and will run again"))
       this.ctx.pool.release()
       const view = this.projection.get(id)
       if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobStalled" })
@@ -119,7 +118,7 @@ export class PartitionActor {
     this.stopped = true
     this.timers.stop()
     for (const [, attempt] of this.running) {
-      void Effect.runPromise(Fiber.interrupt(attempt.fiber))
+      attempt.abort(new Error("this engine lost the partition: another engine owns the job now"))
       this.ctx.pool.release()
     }
     this.running.clear()
@@ -275,9 +274,11 @@ export class PartitionActor {
     const handler = this.ctx.handlerFor(active.name)
     const job = toJob(active)
     const attempt = startAttempt(
-      (signal) => {
+      (lazy) => {
         if (handler === undefined) throw new Error(`no handler registered for job name '${active.name}' on queue '${this.ctx.queue}'`)
-        return handler(job, signal)
+        Object.defineProperty(job, "signal", { get: () => lazy.signal, enumerable: false })
+        // A handler that declares a second parameter gets the signal; others can read job.signal.
+        return handler.length >= 2 ? handler(job, lazy.signal) : (handler as (job: unknown) => unknown)(job)
       },
       this.ctx.timeoutMs,
       (outcome) => this.finish(view.id, attempt, outcome)
@@ -292,19 +293,26 @@ export class PartitionActor {
     this.ctx.pool.release()
     const view = this.projection.get(id)
     if (view === undefined || view.state !== "active") return
-    const hooks = this.ctx.hooks
+    // Hooks run once their event is durable; no closure at all when the hook is absent.
+    const { onComplete, onRetry, onFailed } = this.ctx.hooks
     if (outcome.ok) {
-      this.decide(view, { _tag: "JobCompleted", result: outcome.result }, (after) =>
-        this.ctx.runHook("onComplete", () => hooks.onComplete?.(toJob(after), outcome.result))
+      const result = outcome.result
+      this.decide(
+        view,
+        { _tag: "JobCompleted", result },
+        onComplete && ((after) => this.ctx.runHook("onComplete", () => onComplete(toJob(after), result)))
       )
     } else if (retriesLeft(view)) {
       const attemptNo = view.attemptsMade + 1
       const delay = this.ctx.delayFor(attemptNo)
       const body = { _tag: "JobRetrying" as const, error: outcome.error, attempt: attemptNo, delay, runAt: Date.now() + delay }
-      this.decide(view, body, (after) => this.ctx.runHook("onRetry", () => hooks.onRetry?.(toJob(after), attemptNo, delay)))
+      this.decide(view, body, onRetry && ((after) => this.ctx.runHook("onRetry", () => onRetry(toJob(after), attemptNo, delay))))
     } else {
-      this.decide(view, { _tag: "JobFailed", error: outcome.error }, (after) =>
-        this.ctx.runHook("onFailed", () => hooks.onFailed?.(toJob(after), outcome.original))
+      const original = outcome.original
+      this.decide(
+        view,
+        { _tag: "JobFailed", error: outcome.error },
+        onFailed && ((after) => this.ctx.runHook("onFailed", () => onFailed(toJob(after), original)))
       )
     }
     this.pump()

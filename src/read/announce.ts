@@ -15,8 +15,22 @@ export const toError = (error: JobError | undefined): Error => {
   return e
 }
 
+/** The public event each event type announces (listeners are checked before building a Job). */
+const PUBLIC_EVENT: Record<string, string> = {
+  JobAdded: "added",
+  JobStarted: "active",
+  JobCompleted: "completed",
+  JobRetrying: "retrying",
+  JobFailed: "failed",
+  JobStalled: "stalled"
+}
+
 export const announce = (emitter: EventEmitter, { envelope, after }: Change): void => {
   const body = envelope.body
+  const name = PUBLIC_EVENT[body._tag]
+  // Nobody listens: skip building the Job (the hot path of a busy engine).
+  if (name !== undefined && emitter.listenerCount(name) === 0 && !(body._tag === "JobStalled" && emitter.listenerCount("failed") > 0))
+    return
   if (body._tag === "QueuePaused") return void emitter.emit("paused")
   if (body._tag === "QueueResumed") return void emitter.emit("resumed")
   if (after === undefined) return

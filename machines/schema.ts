@@ -77,7 +77,9 @@ export const JobAdded = Schema.TaggedStruct("JobAdded", {
   runAt: Millis,
   maxAttempts: Count,
   queuePaused: Schema.Boolean,
-  metadata: Schema.optional(Metadata)
+  metadata: Schema.optional(Metadata),
+  /** When the producer asked for the job (its command's time); `runAt` counts from it. */
+  createdAt: Schema.optional(Millis)
 })
 /** A delayed job's time came: it becomes `waiting` (or `paused`). */
 export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})

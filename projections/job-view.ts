@@ -40,7 +40,8 @@ export function evolveJobView(view: JobView | undefined, e: JobEventEnvelope): J
   if (view === undefined) {
     if (body._tag !== "JobAdded") return undefined
     const { life } = beginJob(body, e.time)
-    return build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, e.time, e.time, body.metadata, e.seq)
+    // createdAt is when the producer asked (the command's time), not when the engine accepted it.
+    return build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, e.seq)
   }
   if (e.seq <= view.seq || e.jobId !== view.id) return view
   const step = stepJob(view, body)

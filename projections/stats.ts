@@ -38,3 +38,15 @@ export function countStats(states: Iterable<JobStateName>): QueueStats {
   for (const s of states) next[s] += 1
   return next
 }
+
+/** The sum of two sets of counts. */
+export function addStats(a: QueueStats, b: QueueStats): QueueStats {
+  return {
+    waiting: a.waiting + b.waiting,
+    active: a.active + b.active,
+    completed: a.completed + b.completed,
+    failed: a.failed + b.failed,
+    delayed: a.delayed + b.delayed,
+    paused: a.paused + b.paused
+  }
+}

@@ -22,7 +22,7 @@ import { encode } from "./codec.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
-import { EventLog, type EventLogService, type LogError, type OutgoingRecord, topicsOf } from "./log/event-log.ts"
+import { EventLog, type EventLogService, type LogError, type OutgoingRecord, engineGroupOf, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
 import { parseLogUrl, resolveLogUrl } from "./log/log-url.ts"
 import { toJob } from "./job.ts"
@@ -121,7 +121,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   async retry(jobId: string): Promise<void> {
     const { readModel } = await this.openedOrThrow()
     await readModel.caughtUp()
-    const view = readModel.projection.get(jobId)
+    const view = readModel.get(jobId)
     if (view === undefined) throw new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`)
     if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
     await this.appendCommands([this.command(jobId, { _tag: "RetryJob" }, jobId)])
@@ -140,7 +140,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Counts per state, from the projection, after it applied everything in the log now. */
   async stats(): Promise<QueueStats> {
     const readModel = await this.readModel()
-    return { ...readModel.projection.stats() }
+    return readModel.stats()
   }
 
   /**
@@ -166,8 +166,12 @@ export class JobQueue<Data = any> extends EventEmitter {
     const sink = this.options.store
     const readModel = await ReadModel.open({
       log,
+      queue: this.name,
       topic: topics.events,
+      commandsTopic: topics.commands,
+      group: engineGroupOf(this.name),
       partitions: n,
+      pendingMaxAttempts: this.options.policy.attempts,
       ...(sink === undefined ? {} : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
       announce: (change: Change) => announce(this, change),
       report: (e: unknown) => this.report(e)
@@ -234,7 +238,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     const records: Array<OutgoingRecord> = []
     const jobs: Array<Job<Data>> = []
     for (const input of inputs) {
-      const existing = input.jobId === undefined ? undefined : readModel.projection.get(input.jobId)
+      const existing = input.jobId === undefined ? undefined : readModel.get(input.jobId)
       if (existing !== undefined) {
         jobs.push(toJob(existing))
         continue // idempotent add: the job with this id already exists
@@ -249,7 +253,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         ...(input.metadata === undefined ? {} : { metadata: input.metadata })
       }
       records.push(this.command(id, body, id))
-      const paused = readModel.projection.queuePaused
+      const paused = readModel.queuePaused
       const state: JobStateName = input.delay > 0 ? "delayed" : paused ? "paused" : "waiting"
       jobs.push({
         id,

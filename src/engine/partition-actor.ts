@@ -164,7 +164,8 @@ export class PartitionActor {
       name: body.name,
       data: body.data,
       priority: body.priority,
-      runAt: now + body.delay,
+      runAt: command.time + body.delay,
+      createdAt: command.time,
       maxAttempts: this.ctx.policy.attempts,
       queuePaused: this.projection.queuePaused,
       ...(body.metadata === undefined ? {} : { metadata: body.metadata })

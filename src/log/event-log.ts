@@ -112,6 +112,8 @@ export interface EventLogService {
     from: number,
     onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
   ) => Effect.Effect<void, LogError, Scope.Scope>
+  /** The group's committed offset of a partition (0 when none). */
+  readonly committedOffset?: (group: string, topic: string, partition: number) => Effect.Effect<number, LogError>
   /** Joins the group until the scope closes; owned partitions are handed to `spec.assign`. */
   readonly join: (spec: GroupSpec) => Effect.Effect<void, LogError, Scope.Scope>
   /** The atomic unit of the engine (see TransactUnit). Fails with FencedError for a zombie. */

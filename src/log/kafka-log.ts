@@ -1,18 +1,396 @@
 /**
- * Placeholder for the Apache Kafka backend (kafkajs), which lands with its own issue.
+ * EventLog over Apache Kafka (kafkajs): the `kafka://host:port[,host:port]` backend.
+ *
+ * - append: an idempotent producer (acks=all, one request in flight); appends made in the
+ *   same tick go out in one request. After a failed send the producer is replaced, because a
+ *   kafkajs idempotent producer whose retries ran out may reuse a sequence number.
+ * - read / follow: consumers in groups of their own, READ_COMMITTED (kafka-reader.ts).
+ * - endOffset: the last stable offset, settled against this process's followers so that
+ *   trailing transaction markers never keep `caughtUp()` waiting (kafka-reader.ts).
+ * - join: the engine's consumer group (kafka-group.ts).
+ * - transact: a Kafka transaction per unit, transactional id per (group, partition), which
+ *   fences zombie owners (kafka-txn.ts).
+ * - checkpoints: not kept on Kafka (no-op); projections replay from the events topic.
+ *
+ * Topics are created with `retention.ms=-1`: the log is the only copy of a job's history.
+ * The replication factor is the option, else JOBLEDGER_KAFKA_REPLICATION, else the
+ * cluster's default.
  */
 import { Effect, Layer } from "effect"
-import { EventLog, LogError } from "./event-log.ts"
+import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
+import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
+import { CLIENT_RETRY, causesOf, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
+import { GroupMember } from "./kafka-group.ts"
+import { Readers } from "./kafka-reader.ts"
+import { Transactions } from "./kafka-txn.ts"
+
+/** Bytes of record values per produce request (brokers refuse more than ~1 MB per partition batch). */
+const CHUNK_BYTES = 768 * 1024
+const REPORT_EVERY_MS = 30_000
+
+type TopicOffsets = Awaited<ReturnType<Admin["fetchTopicOffsets"]>>
+
+interface PendingAppend {
+  readonly topic: string
+  readonly records: ReadonlyArray<OutgoingRecord>
+  readonly resolve: () => void
+  readonly reject: (e: LogError) => void
+}
+
+/** Group commit of appends over an idempotent producer, replaced after any failure. */
+class Appends {
+  private producer: Producer | undefined
+  private connecting: Promise<Producer> | undefined
+  private pending: Array<PendingAppend> = []
+  private running: Promise<void> | undefined
+  private closed = false
+
+  constructor(
+    private readonly kafka: KafkaClient,
+    private readonly brokers: ReadonlyArray<string>,
+    /** Fails for a record addressed to a partition the topic does not have. */
+    private readonly checkPartitions: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Promise<void>
+  ) {}
+
+  async start(): Promise<void> {
+    await this.get()
+  }
+
+  async append(topic: string, records: ReadonlyArray<OutgoingRecord>): Promise<void> {
+    if (records.length === 0) return
+    if (this.closed) throw new LogError({ message: `${urlOf(this.brokers)} is closed`, retryable: false })
+    await this.checkPartitions(topic, records)
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ topic, records, resolve, reject })
+      this.running ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain())
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.running
+    await this.connecting?.catch(() => undefined)
+    const producer = this.producer
+    this.producer = undefined
+    await producer?.disconnect().catch(() => undefined)
+  }
+
+  private get(): Promise<Producer> {
+    if (this.producer !== undefined) return Promise.resolve(this.producer)
+    this.connecting ??= (async () => {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: CLIENT_RETRY
+      })
+      try {
+        await producer.connect()
+      } catch (e) {
+        await producer.disconnect().catch(() => undefined)
+        throw e
+      }
+      this.producer = producer
+      return producer
+    })().finally(() => {
+      this.connecting = undefined
+    })
+    return this.connecting
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending
+      this.pending = []
+      try {
+        const producer = await this.get()
+        for (const topicMessages of chunks(batch)) await producer.sendBatch({ acks: -1, topicMessages })
+        for (const p of batch) p.resolve()
+      } catch (cause) {
+        const error = toLogError(this.brokers, `appending to ${[...new Set(batch.map((p) => p.topic))].join(", ")}`, cause)
+        for (const p of batch) p.reject(error)
+        const broken = this.producer
+        this.producer = undefined
+        void broken?.disconnect().catch(() => undefined)
+      }
+    }
+    this.running = undefined
+  }
+}
+
+/** Splits appends (in order) into produce requests of bounded size, grouped by topic. */
+const chunks = (batch: ReadonlyArray<PendingAppend>): Array<Array<{ topic: string; messages: Array<Message> }>> => {
+  const out: Array<Array<{ topic: string; messages: Array<Message> }>> = []
+  let current: Array<{ topic: string; messages: Array<Message> }> = []
+  let bytes = 0
+  for (const { topic, records } of batch) {
+    for (const r of records) {
+      const size = r.value.length + (r.key?.length ?? 0) + 64
+      if (bytes + size > CHUNK_BYTES && bytes > 0) {
+        out.push(current)
+        current = []
+        bytes = 0
+      }
+      bytes += size
+      let group = current.find((g) => g.topic === topic)
+      if (group === undefined) {
+        group = { topic, messages: [] }
+        current.push(group)
+      }
+      group.messages.push(r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition })
+    }
+  }
+  if (bytes > 0) out.push(current)
+  return out
+}
+
+/** A partition's leader is moving (broker restart): worth asking again after metadata settles. */
+const LEADER_ERRORS = new Set(["NOT_LEADER_FOR_PARTITION", "LEADER_NOT_AVAILABLE", "NOT_LEADER_OR_FOLLOWER", "UNKNOWN_TOPIC_OR_PARTITION"])
+const leaderMoved = (error: unknown) => causesOf(error).some((c) => c.type !== undefined && LEADER_ERRORS.has(c.type))
+
+export interface KafkaLogOptions {
+  /**
+   * Replication factor of the topics this log creates. Default: JOBLEDGER_KAFKA_REPLICATION,
+   * else the cluster's `default.replication.factor`.
+   */
+  readonly replicationFactor?: number
+}
+
+const replicationFactor = (options: KafkaLogOptions): number | undefined => {
+  if (options.replicationFactor !== undefined) return options.replicationFactor
+  const raw = process.env.JOBLEDGER_KAFKA_REPLICATION
+  if (raw === undefined || raw === "") return undefined
+  const n = Number(raw)
+  return Number.isInteger(n) && n > 0 ? n : undefined
+}
+
+/** Problems the log survives (consumer restarts, retried takeovers): to stderr, throttled. */
+const makeReporter = (url: string) => {
+  const last = new Map<string, number>()
+  return (message: string, error: unknown) => {
+    const now = Date.now()
+    if (now - (last.get(message) ?? 0) < REPORT_EVERY_MS) return
+    last.set(message, now)
+    const detail = error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`
+    process.stderr.write(`[jobledger] ${url}: ${message}${detail}\n`)
+  }
+}
+
+const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) => {
+  const url = urlOf(brokers)
+  const kafka = new Kafka(kafkaConfig(brokers))
+  const admin: Admin = kafka.admin({ retry: CLIENT_RETRY })
+  /** Partition counts of topics, refreshed when a record names a partition beyond it. */
+  const partitionCounts = new Map<string, number>()
+  const partitionCount = async (topic: string, atLeast: number): Promise<number> => {
+    const known = partitionCounts.get(topic)
+    if (known !== undefined && known > atLeast) return known
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+    const count = topics.find((t) => t.name === topic)?.partitions.length ?? 0
+    partitionCounts.set(topic, count)
+    return count
+  }
+  // kafkajs silently drops messages addressed to a partition that does not exist: refuse them.
+  const checkPartitions = async (topic: string, records: ReadonlyArray<{ readonly partition?: number }>) => {
+    let max = -1
+    for (const r of records) if (r.partition !== undefined && r.partition > max) max = r.partition
+    if (max < 0) return
+    const count = await partitionCount(topic, max)
+    if (max >= count || records.some((r) => r.partition !== undefined && (!Number.isInteger(r.partition) || r.partition < 0)))
+      throw new LogError({ message: `${urlOf(brokers)}: topic ${topic} has ${count} partitions; partition ${max} does not exist`, retryable: false })
+  }
+  const appends = new Appends(kafka, brokers, checkPartitions)
+  try {
+    await admin.connect()
+    await appends.start()
+  } catch (cause) {
+    await appends.close().catch(() => undefined)
+    await admin.disconnect().catch(() => undefined)
+    throw toLogError(brokers, "connecting", cause)
+  }
+  const readers = new Readers(kafka, brokers)
+  const report = makeReporter(url)
+
+  /** Ends of this process's committed transactions, which the brokers may not show yet. */
+  const committedEnds = new Map<string, number>()
+  const onCommitted = (topic: string, partition: number, end: number) => {
+    const key = `${topic}\u0000${partition}`
+    if (end > (committedEnds.get(key) ?? 0)) committedEnds.set(key, end)
+  }
+
+  const fetchOffsets = async (topic: string) => {
+    // kafkajs's fetchTopicOffsets gives up at once on a leader change (NOT_LEADER…): retry a bit.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await admin.fetchTopicOffsets(topic)
+      } catch (e) {
+        if (attempt >= 5 || !leaderMoved(e)) throw e
+        await sleep(100 * 2 ** attempt)
+      }
+    }
+  }
+  /**
+   * One request answers every partition of a topic, so concurrent callers share one — but
+   * only a request sent after they called (they must see everything appended before).
+   */
+  const offsetRequests = new Map<string, { current: Promise<TopicOffsets>; next: Promise<TopicOffsets> | undefined }>()
+  const topicOffsets = (topic: string): Promise<TopicOffsets> => {
+    const state = offsetRequests.get(topic)
+    const start = (): Promise<TopicOffsets> => {
+      const current = fetchOffsets(topic)
+      const entry = { current, next: undefined as Promise<TopicOffsets> | undefined }
+      offsetRequests.set(topic, entry)
+      const done = () => {
+        if (offsetRequests.get(topic) === entry && entry.next === undefined) offsetRequests.delete(topic)
+      }
+      current.then(done, done)
+      return current
+    }
+    if (state === undefined) return start()
+    state.next ??= state.current.then(start, start)
+    return state.next
+  }
+
+  /**
+   * The last stable offset (the end of what READ_COMMITTED readers see), or the end of this
+   * process's last committed transaction on the partition if its markers are not written yet.
+   */
+  const lastStable = async (topic: string, partition: number): Promise<number> => {
+    const offsets = await topicOffsets(topic)
+    const found = offsets.find((o) => o.partition === partition)
+    if (found === undefined)
+      throw new LogError({ message: `${url}: topic ${topic} has no partition ${partition}`, retryable: false })
+    return Math.max(Number(found.offset), committedEnds.get(`${topic}\u0000${partition}`) ?? 0)
+  }
+
+  const committed = async (group: string, topic: string, partition: number): Promise<number> => {
+    const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+    const found = entry?.partitions.find((p) => p.partition === partition)
+    return found === undefined ? -1 : Number(found.offset)
+  }
+
+  const transactions = new Transactions({
+    kafka,
+    brokers,
+    committed,
+    checkPartitions,
+    onCommitted,
+    tail: async (topic, partition, max) => {
+      const end = await lastStable(topic, partition)
+      return readers.read(topic, partition, Math.max(0, end - max), max, end)
+    }
+  })
+  const members = new Set<GroupMember>()
+
+  const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, LogError> =>
+    Effect.tryPromise({ try: f, catch: (cause) => toLogError(brokers, what, cause) })
+
+  const ensureTopic = async (topic: string, partitions: number): Promise<number> => {
+    const rf = replicationFactor(options)
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic,
+          numPartitions: partitions,
+          ...(rf === undefined ? {} : { replicationFactor: rf }),
+          configEntries: [{ name: "retention.ms", value: "-1" }]
+        }
+      ]
+    })
+    // Created here or elsewhere: wait until every partition has a leader.
+    for (let i = 0; ; i++) {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+      const meta = topics.find((t) => t.name === topic)
+      if (meta !== undefined && meta.partitions.length > 0 && meta.partitions.every((p) => p.leader >= 0)) {
+        partitionCounts.set(topic, meta.partitions.length)
+        return meta.partitions.length
+      }
+      if (i >= 50) throw new LogError({ message: `${url}: topic ${topic} has no leader for some partition`, retryable: true })
+      await sleep(100)
+    }
+  }
+
+  const service: EventLogService = {
+    backend: "kafka",
+    url,
+    ensureTopic: (topic, partitions) => attempt(`creating topic ${topic}`, () => ensureTopic(topic, partitions)),
+    append: (topic, records) =>
+      records.length === 0
+        ? Effect.void
+        : Effect.tryPromise({
+            try: () => appends.append(topic, records),
+            catch: (cause) => toLogError(brokers, `appending to ${topic}`, cause)
+          }),
+    read: (topic, partition, from, max) =>
+      attempt(`reading ${topic}/${partition}`, async () => {
+        const end = await lastStable(topic, partition)
+        return readers.read(topic, partition, from, max, end)
+      }),
+    endOffset: (topic, partition) =>
+      attempt(`end offset of ${topic}/${partition}`, async () =>
+        readers.settledEnd(topic, partition, await lastStable(topic, partition))
+      ),
+    committedOffset: (group, topic, partition) =>
+      attempt(`committed offset of group ${group} on ${topic}/${partition}`, async () =>
+        Math.max(0, await committed(group, topic, partition))
+      ),
+    follow: (topic, partition, from, onRecords) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => readers.follow(topic, partition, from, onRecords),
+          catch: (cause) => toLogError(brokers, `following ${topic}/${partition}`, cause)
+        }),
+        (handle) => Effect.sync(() => handle.stop())
+      ).pipe(Effect.asVoid),
+    join: (spec) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            const member = new GroupMember({ kafka, admin, transactions, report }, spec)
+            member.start()
+            members.add(member)
+            return member
+          },
+          catch: (cause) => toLogError(brokers, `joining group ${spec.group}`, cause)
+        }),
+        (member) =>
+          Effect.promise(async () => {
+            await member.stop()
+            members.delete(member)
+          })
+      ).pipe(Effect.asVoid),
+    transact: (unit) =>
+      Effect.tryPromise({
+        try: () => transactions.transact(unit),
+        catch: (cause) =>
+          cause instanceof FencedError ? cause : toLogError(brokers, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
+      }),
+    // Checkpoints are not kept on Kafka: projections are rebuilt from the events topic.
+    loadCheckpoint: () => Effect.succeed(undefined),
+    saveCheckpoint: () => Effect.void
+  }
+
+  const close = async () => {
+    await Promise.all([...members].map((m) => m.stop().catch(() => undefined)))
+    members.clear()
+    await readers.close()
+    await transactions.closeAll()
+    await appends.close()
+    await admin.disconnect().catch(() => undefined)
+  }
+
+  return { service, close }
+}
 
 export const KafkaLog = {
-  layer: (brokers: ReadonlyArray<string>): Layer.Layer<EventLog, LogError> =>
-    Layer.effect(
+  /** A log on the Kafka cluster at `brokers` (host:port); connects now, disconnects on release. */
+  layer: (brokers: ReadonlyArray<string>, options: KafkaLogOptions = {}): Layer.Layer<EventLog, LogError> =>
+    Layer.scoped(
       EventLog,
-      Effect.fail(
-        new LogError({
-          message: `the kafka:// log backend (${brokers.join(",")}) is not available in this version yet; use 'sqlite:' or 'memory:'`,
-          retryable: false
-        })
-      )
+      Effect.acquireRelease(
+        Effect.tryPromise({ try: () => open(brokers, options), catch: (cause) => toLogError(brokers, "connecting", cause) }),
+        (log) => Effect.promise(() => log.close())
+      ).pipe(Effect.map((log) => log.service))
     )
 }

@@ -299,6 +299,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     append,
     read: (topic, partition, from, max) => attempt(() => store.read(topic, partition, from, max)),
     endOffset: (topic, partition) => attempt(() => store.endOffset(topic, partition)),
+    committedOffset: (group, topic, partition) => attempt(() => store.committed(group, topic, partition)),
     follow,
     join,
     transact: (unit) =>

@@ -17,15 +17,15 @@ export class ProjectionStore implements QueueStore {
   update(): void {}
 
   async get(id: string): Promise<Job | undefined> {
-    const view = (await this.readModel()).projection.get(id)
+    const view = (await this.readModel()).get(id)
     return view === undefined ? undefined : toJob(view)
   }
 
   async list(state?: JobStateName): Promise<Array<Job>> {
-    return (await this.readModel()).projection.list(state).map(toJob)
+    return (await this.readModel()).list(state).map(toJob)
   }
 
   async stats(): Promise<QueueStats> {
-    return { ...(await this.readModel()).projection.stats() }
+    return (await this.readModel()).stats()
   }
 }

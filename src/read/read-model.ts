@@ -7,15 +7,20 @@
  *   `completed` that calls `store.get` sees the completed job.
  * - Events already in the log when the read model opened are applied silently (they
  *   rebuild state); only events appended after that are announced.
- * - `caughtUp()` resolves once every event that was in the log when it was called has been
- *   applied: queries call it first, so a `stats()` after an `add` elsewhere sees that add.
+ * - `caughtUp()` resolves once every event and command that was in the log when it was
+ *   called has been applied: queries call it first, so a `stats()` after an `add`
+ *   elsewhere sees that add — as a pending job until an engine accepts it.
+ * - Commands are followed from the engine group's committed offset: everything before it
+ *   is already reflected in events.
  */
 import { run } from "../run.ts"
 import { Effect, Exit, Scope } from "effect"
-import type { EventEnvelope } from "../../machines/schema.ts"
+import type { CommandEnvelope, EventEnvelope, JobStateName } from "../../machines/schema.ts"
 import type { JobView } from "../../projections/job-view.ts"
+import { PendingAdds } from "../../projections/pending-adds.ts"
 import { QueueProjection } from "../../projections/queue-projection.ts"
-import { decodeEvent } from "../codec.ts"
+import { addStats, type QueueStats } from "../../projections/stats.ts"
+import { decodeCommand, decodeEvent } from "../codec.ts"
 import type { EventLogService, LogRecord } from "../log/event-log.ts"
 
 export interface Change {
@@ -26,8 +31,13 @@ export interface Change {
 
 export interface ReadModelOptions {
   readonly log: EventLogService
+  readonly queue: string
   readonly topic: string
+  readonly commandsTopic: string
+  readonly group: string
   readonly partitions: number
+  /** `maxAttempts` shown for a job no engine has accepted yet (the producer's retry.attempts). */
+  readonly pendingMaxAttempts: number
   /** Receives every job view change, in order, before it is announced. */
   readonly sink?: (before: JobView | undefined, after: JobView) => Promise<void> | void
   /** Announces a live change (not one replayed at open). */
@@ -37,7 +47,9 @@ export interface ReadModelOptions {
 
 export class ReadModel {
   readonly projection = new QueueProjection()
+  private readonly pending = new PendingAdds()
   private readonly next: Array<number>
+  private readonly nextCommand: Array<number>
   private readonly liveFrom: Array<number>
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
 
@@ -46,6 +58,7 @@ export class ReadModel {
     private readonly scope: Scope.CloseableScope
   ) {
     this.next = new Array<number>(options.partitions).fill(0)
+    this.nextCommand = new Array<number>(options.partitions).fill(0)
     this.liveFrom = new Array<number>(options.partitions).fill(0)
   }
 
@@ -65,11 +78,30 @@ export class ReadModel {
 
   /** Resolves once everything in the log at the time of the call has been applied. */
   async caughtUp(): Promise<void> {
+    const { log, topic, commandsTopic, partitions } = this.options
     const ends: Array<number> = []
-    for (let p = 0; p < this.options.partitions; p++)
-      ends.push(await run(this.options.log.endOffset(this.options.topic, p)))
+    for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
+    for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(commandsTopic, p)))
     if (this.reached(ends)) return
     await new Promise<void>((resolve) => this.waiters.push({ until: ends, resolve }))
+  }
+
+  /** A job's view: accepted by an engine, else pending (asked for, not yet accepted). */
+  get(id: string): JobView | undefined {
+    return this.projection.get(id) ?? this.pending.get(id, this.projection.queuePaused)
+  }
+
+  list(state?: JobStateName): Array<JobView> {
+    return [...this.projection.list(state), ...this.pending.list(state, this.projection.queuePaused)]
+  }
+
+  stats(): QueueStats {
+    const accepted = this.projection.stats()
+    return this.pending.size === 0 ? { ...accepted } : addStats(accepted, this.pending.stats(this.projection.queuePaused))
+  }
+
+  get queuePaused(): boolean {
+    return this.projection.queuePaused
   }
 
   async close(): Promise<void> {
@@ -77,8 +109,37 @@ export class ReadModel {
     for (const w of this.waiters.splice(0)) w.resolve()
   }
 
+  /** `ends` lists the events partitions, then the commands partitions. */
   private reached(ends: ReadonlyArray<number>): boolean {
-    return ends.every((end, p) => (this.next[p] ?? 0) >= end)
+    const n = this.options.partitions
+    return ends.every((end, i) => (i < n ? (this.next[i] ?? 0) : (this.nextCommand[i - n] ?? 0)) >= end)
+  }
+
+  private wakeWaiters(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!
+      if (this.reached(w.until)) {
+        this.waiters.splice(i, 1)
+        w.resolve()
+      }
+    }
+  }
+
+  /** AddJob commands of jobs no engine accepted yet become pending views. */
+  private applyCommands(partition: number, records: ReadonlyArray<LogRecord>): Promise<void> {
+    for (const record of records) {
+      this.nextCommand[partition] = record.offset + 1
+      const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as CommandEnvelope } : decodeCommand(record.value)
+      // Commands that do not decode are the engine's to dead-letter; they never become jobs.
+      if (!decoded.ok) continue
+      const command = decoded.value
+      const body = command.body
+      if (body._tag !== "AddJob" || command.jobId === null || command.queue !== this.options.queue) continue
+      if (this.projection.get(command.jobId) !== undefined) continue
+      this.pending.add({ ...command, jobId: command.jobId }, body, this.options.pendingMaxAttempts)
+    }
+    this.wakeWaiters()
+    return Promise.resolve()
   }
 
   private async apply(partition: number, records: ReadonlyArray<LogRecord>): Promise<void> {
@@ -92,6 +153,7 @@ export class ReadModel {
         const envelope = decoded.value
         const before = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
         const changes = this.projection.apply(envelope)
+        if (envelope.jobId !== null && envelope.body._tag === "JobAdded") this.pending.accepted(envelope.jobId)
         if (sink !== undefined) {
           for (const c of changes) {
             try {
@@ -108,12 +170,6 @@ export class ReadModel {
       }
       this.next[partition] = record.offset + 1
     }
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      const w = this.waiters[i]!
-      if (this.reached(w.until)) {
-        this.waiters.splice(i, 1)
-        w.resolve()
-      }
-    }
+    this.wakeWaiters()
   }
 }

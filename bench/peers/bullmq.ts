@@ -1,0 +1,261 @@
+/**
+ * BullMQ peer: Queue + Worker on the local Redis (127.0.0.1:6379 unless
+ * BENCH_REDIS_URL / REDIS_HOST / REDIS_PORT say otherwise).
+ *
+ * Choices (stated in RESULTS.md):
+ * - Job options are BullMQ's defaults: completed and failed jobs are KEPT
+ *   (`removeOnComplete`/`removeOnFail` unset), attempts 1. That is what
+ *   `queue.add(name, data)` does out of the box, and it retains history the
+ *   way jobledger's log does.
+ * - Worker options are defaults apart from `concurrency` (and `autorun:false`
+ *   so the clock starts after the connection is ready).
+ * - Every run uses its own key prefix `bench-<runId>`; cleanup UNLINKs
+ *   `bench-<runId>:*`.
+ * - BullMQ 6 does not depend on a Redis driver; we hand it ioredis through
+ *   `RedisConnection.clientFactory`. ioredis is resolved from the project's
+ *   node_modules first, then from bench/.deps (see bench/README.md).
+ */
+import { createRequire } from "node:module"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { Queue, Worker, RedisConnection, createIORedisClient } from "bullmq"
+import {
+  type Peer,
+  type RunContext,
+  chunks,
+  counter,
+  latencyRecorder,
+  MiB,
+  openLoop,
+  peakRss,
+  settledRss,
+  awaitDrain,
+} from "./peer.ts"
+
+const here = fileURLToPath(new URL(".", import.meta.url))
+const QUEUE = "bench"
+
+type IORedisCtor = new (...args: unknown[]) => IORedisLike
+interface IORedisLike {
+  info(section: string): Promise<string>
+  scan(cursor: string, ...args: (string | number)[]): Promise<[string, string[]]>
+  unlink(...keys: string[]): Promise<number>
+  config(op: "GET", key: string): Promise<string[]>
+  quit(): Promise<unknown>
+  disconnect(): void
+}
+
+let ioredisVersion = "?"
+function loadIORedis(): IORedisCtor {
+  const attempts = [
+    createRequire(import.meta.url), // project node_modules (preferred: add ioredis to devDependencies)
+    createRequire(here + "../.deps/package.json"), // bench-local fallback
+  ]
+  for (const req of attempts) {
+    try {
+      const mod = req("ioredis") as { default?: IORedisCtor } & IORedisCtor
+      try {
+        const pkgPath = req.resolve("ioredis/package.json")
+        ioredisVersion = (JSON.parse(readFileSync(pkgPath, "utf8")) as { version: string }).version
+      } catch {
+        /* version unknown */
+      }
+      return mod.default ?? mod
+    } catch {
+      /* try next */
+    }
+  }
+  throw new Error(
+    "BullMQ needs a Redis driver and none is installed: `npm i -D ioredis` in the project, " +
+      "or `npm --prefix bench/.deps i ioredis` for a bench-local copy.",
+  )
+}
+
+const IORedis = loadIORedis()
+
+function redisOpts(): { host: string; port: number } {
+  const url = process.env.BENCH_REDIS_URL
+  if (url) {
+    const u = new URL(url)
+    return { host: u.hostname, port: Number(u.port || 6379) }
+  }
+  return { host: process.env.REDIS_HOST ?? "127.0.0.1", port: Number(process.env.REDIS_PORT ?? 6379) }
+}
+
+RedisConnection.clientFactory = (opts) => createIORedisClient(new IORedis(opts) as never) as never
+
+const connection = redisOpts()
+const prefixOf = (ctx: RunContext) => `bench-${ctx.runId}`
+const rawRedis = () => new IORedis({ ...connection, maxRetriesPerRequest: 3, lazyConnect: false })
+
+function bullmqVersion(): string {
+  const req = createRequire(import.meta.url)
+  return (JSON.parse(readFileSync(req.resolve("bullmq/package.json"), "utf8")) as { version: string }).version
+}
+
+async function usedMemory(r: IORedisLike): Promise<number> {
+  const info = await r.info("memory")
+  const m = /used_memory:(\d+)/.exec(info)
+  return m ? Number(m[1]) : NaN
+}
+
+async function fill(queue: Queue, n: number, chunk: number, log: (s: string) => void) {
+  for (const [a, b] of chunks(n, chunk)) {
+    const jobs = []
+    for (let i = a; i < b; i++) jobs.push({ name: "noop", data: { i } })
+    await queue.addBulk(jobs)
+    if ((b / chunk) % 10 === 0) log(`added ${b}/${n}`)
+  }
+}
+
+const peer: Peer = {
+  name: "bullmq",
+
+  async info() {
+    const r = rawRedis()
+    try {
+      const info = await r.info("server")
+      const ver = /redis_version:(\S+)/.exec(info)?.[1] ?? "?"
+      const save = (await r.config("GET", "save"))[1] ?? "?"
+      const aof = (await r.config("GET", "appendonly"))[1] ?? "?"
+      return {
+        version: `bullmq ${bullmqVersion()} (ioredis ${ioredisVersion})`,
+        backend: `Redis ${ver} at ${connection.host}:${connection.port}`,
+        durability: `Redis persistence ${save === "" && aof === "no" ? "OFF" : "ON"} (save="${save}", appendonly=${aof}): acknowledged jobs are in memory only`,
+        notes: [
+          "default job options: completed/failed jobs kept (removeOnComplete/removeOnFail unset), attempts=1",
+          "default Worker options apart from concurrency; processor is an async no-op",
+          "jobs loaded with Queue.addBulk in chunks of 1,000",
+        ],
+      }
+    } finally {
+      r.disconnect()
+    }
+  },
+
+  async drain(ctx) {
+    const n = ctx.params.n!
+    const concurrency = ctx.params.concurrency!
+    const prefix = prefixOf(ctx)
+    const queue = new Queue(QUEUE, { connection, prefix })
+    const ta = performance.now()
+    await fill(queue, n, ctx.params.chunk ?? 1000, ctx.log)
+    const addSeconds = (performance.now() - ta) / 1000
+    const done = counter(n)
+    let failed = 0
+    const worker = new Worker(QUEUE, async () => undefined, { connection, prefix, concurrency, autorun: false })
+    worker.on("completed", () => done.inc())
+    worker.on("failed", () => failed++)
+    await worker.waitUntilReady()
+    const t0 = performance.now()
+    void worker.run()
+    await awaitDrain(ctx, done, n, t0, "bullmq drain")
+    const seconds = (performance.now() - t0) / 1000
+    await worker.close()
+    const counts = await queue.getJobCounts("completed", "failed", "waiting", "active")
+    await queue.close()
+    if (counts.completed !== n) throw new Error(`expected ${n} completed, Redis says ${JSON.stringify(counts)}`)
+    return {
+      value: n / seconds,
+      unit: "jobs/s",
+      extra: { seconds, n, concurrency, failed, addBulkJobsPerSec: n / addSeconds, peakRssMiB: peakRss() / MiB },
+    }
+  },
+
+  async addSerial(ctx) {
+    const n = ctx.params.n!
+    const queue = new Queue(QUEUE, { connection, prefix: prefixOf(ctx) })
+    await queue.waitUntilReady()
+    await queue.add("noop", { i: -1 }) // warm the connection and load the Lua scripts
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) await queue.add("noop", { i })
+    const seconds = (performance.now() - t0) / 1000
+    await queue.close()
+    return { value: n / seconds, unit: "adds/s", extra: { seconds, n } }
+  },
+
+  async latency(ctx) {
+    const { rate, durationSec, warmupSec, concurrency } = ctx.params as Required<typeof ctx.params>
+    const total = Math.round(rate * durationSec)
+    const prefix = prefixOf(ctx)
+    const queue = new Queue(QUEUE, { connection, prefix })
+    const rec = latencyRecorder(total, Math.round(rate * warmupSec))
+    const worker = new Worker(
+      QUEUE,
+      async (job) => {
+        rec.started(job.data as { i: number; t: number })
+      },
+      { connection, prefix, concurrency },
+    )
+    await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()])
+    const load = await openLoop({ rate, durationSec, send: rec.track((i, t) => queue.add("noop", { i, t })) })
+    const settleBy = Date.now() + Math.min(30_000, ctx.msLeft())
+    while (rec.startedCount < total - load.failed && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 5))
+    await worker.close()
+    await queue.close()
+    const s = rec.summary()
+    return {
+      value: s.p99,
+      unit: "ms p99",
+      extra: { ...s, offered: load.offered, addFailed: load.failed, offerSeconds: load.seconds, maxSchedulingLagMs: load.maxLagMs, concurrency, rate },
+    }
+  },
+
+  async memory(ctx) {
+    const n = ctx.params.n!
+    const prefix = prefixOf(ctx)
+    const r = rawRedis()
+    const queue = new Queue(QUEUE, { connection, prefix })
+    // A worker process that is connected but not fetching: the jobs are in Redis, not in this process.
+    const worker = new Worker(QUEUE, async () => undefined, { connection, prefix, concurrency: 1, autorun: false })
+    await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()])
+    await queue.add("noop", { i: -1 }, { removeOnComplete: true }) // load scripts before the baseline
+    await queue.drain()
+    const rssBase = await settledRss()
+    const redisBase = await usedMemory(r)
+    await fill(queue, n, ctx.params.chunk ?? 1000, ctx.log)
+    const waiting = await queue.getWaitingCount()
+    if (waiting !== n) throw new Error(`expected ${n} waiting, got ${waiting}`)
+    const rssWith = await settledRss()
+    const redisWith = await usedMemory(r)
+    const peak = peakRss()
+    await worker.close()
+    await queue.close()
+    r.disconnect()
+    const processPerJob = (rssWith - rssBase) / n
+    const serverPerJob = (redisWith - redisBase) / n
+    return {
+      value: peak / MiB,
+      unit: "MiB peak RSS",
+      extra: {
+        n,
+        rssBaselineMiB: rssBase / MiB,
+        rssWithMiB: rssWith / MiB,
+        peakRssMiB: peak / MiB,
+        processBytesPerJob: processPerJob,
+        serverBytesDelta: redisWith - redisBase,
+        serverBytesPerJob: serverPerJob,
+        serverMetric: "Redis INFO used_memory delta",
+        totalBytesPerJob: processPerJob + serverPerJob,
+      },
+    }
+  },
+
+  async cleanup(ctx) {
+    const r = rawRedis()
+    try {
+      let cursor = "0"
+      let removed = 0
+      do {
+        const [next, keys] = await r.scan(cursor, "MATCH", `${prefixOf(ctx)}:*`, "COUNT", 1000)
+        cursor = next
+        if (keys.length) removed += await r.unlink(...keys)
+      } while (cursor !== "0")
+      ctx.log(`cleanup: unlinked ${removed} keys`)
+    } finally {
+      r.disconnect()
+    }
+  },
+}
+
+export default peer

@@ -1,0 +1,304 @@
+/**
+ * jobledger benchmark harness.
+ *
+ *   tsx bench/run.ts [--quick] [--only <peer,...>] [--workloads 1,2,...]
+ *                    [--reps N] [--timeout SEC] [--budget MIN] [--out DIR]
+ *   tsx bench/run.ts --report [--out DIR]   re-render RESULTS.md and results.svg from results.json
+ *
+ * Runs every selected workload for every selected peer, each repetition in a
+ * fresh child process (bench/lib/child.ts), and writes RESULTS.md,
+ * results.svg and results.json into the output directory (bench/ by default,
+ * bench/out-quick/ for --quick). See bench/README.md.
+ */
+import { fork } from "node:child_process"
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import os from "node:os"
+import { join, relative } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { ChildReply, ChildTask } from "./lib/child.ts"
+import { machineInfo, versions } from "./lib/machine.ts"
+import { renderChart, renderResultsMd } from "./lib/report.ts"
+import { type ResultsFile, type RunRecord, type RunStatus, type WorkloadEntry } from "./lib/results.ts"
+import { PEERS, WORKLOADS, type WorkloadDef } from "./lib/workloads.ts"
+import { fmt } from "./lib/svg.ts"
+
+const root = fileURLToPath(new URL("../", import.meta.url))
+const childPath = fileURLToPath(new URL("./lib/child.ts", import.meta.url))
+
+// ───────────────────────── arguments ─────────────────────────
+function parseArgs(argv: string[]) {
+  const o = { report: false, quick: false, only: undefined as string[] | undefined, workloads: undefined as number[] | undefined, reps: undefined as number | undefined, timeoutSec: 300, budgetMin: 45, out: undefined as string | undefined }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    const val = () => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${a} needs a value`)
+      return v
+    }
+    if (a === "--quick") o.quick = true
+    else if (a === "--report") o.report = true
+    else if (a === "--only") o.only = val().split(",").map((s) => s.trim()).filter(Boolean)
+    else if (a === "--workloads") o.workloads = val().split(",").map((s) => Number(s.trim()))
+    else if (a === "--reps") o.reps = Number(val())
+    else if (a === "--timeout") o.timeoutSec = Number(val())
+    else if (a === "--budget") o.budgetMin = Number(val())
+    else if (a === "--out") o.out = val()
+    else if (a === "--help" || a === "-h") {
+      console.log(readFileSync(fileURLToPath(import.meta.url), "utf8").split("*/")[0])
+      process.exit(0)
+    } else throw new Error(`unknown argument ${a}`)
+  }
+  for (const p of o.only ?? []) if (!(PEERS as readonly string[]).includes(p)) throw new Error(`unknown peer ${p}; peers: ${PEERS.join(", ")}`)
+  for (const w of o.workloads ?? []) if (!WORKLOADS.some((d) => d.id === w)) throw new Error(`unknown workload ${w}`)
+  return o
+}
+
+const args = parseArgs(process.argv.slice(2))
+const outDir = args.out ?? join(root, args.quick ? "bench/out-quick" : "bench")
+
+if (args.report) {
+  const r = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as ResultsFile
+  writeFileSync(join(outDir, "results.svg"), renderChart(r))
+  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(r, { json: "results.json", svg: "results.svg" }))
+  console.log(`re-rendered ${join(outDir, "RESULTS.md")} and results.svg from results.json`)
+  process.exit(0)
+}
+const DEFAULT_REPS = args.reps ?? (args.quick ? 1 : 3)
+const CHILD_TIMEOUT_MS = args.timeoutSec * 1000
+const PREP_TIMEOUT_MS = Math.max(CHILD_TIMEOUT_MS, 20 * 60_000)
+const BUDGET_MS = args.budgetMin * 60_000
+
+/**
+ * Fewer repetitions for combinations known to be slow on the 2-core reference
+ * machine, so the default run fits in ~40 minutes (stated in RESULTS.md).
+ * Ignored when --reps is given.
+ */
+const REPS_OVERRIDE: Record<string, number> = {}
+
+const session = new Date().toISOString().replace(/[-:]/g, "").replace(/\..+/, "")
+const scratch = process.env.BENCH_TMP ?? "/tmp/jobledger-bench"
+const logDir = join(scratch, "logs", session)
+mkdirSync(logDir, { recursive: true })
+mkdirSync(outDir, { recursive: true })
+
+const newRunId = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`
+
+// ───────────────────────── child processes ─────────────────────────
+let current: ReturnType<typeof fork> | undefined
+let interrupted = false
+let currentTask: (Omit<ChildTask, "timeoutMs"> & { logFile: string }) | undefined
+
+function runChild(task: Omit<ChildTask, "timeoutMs">, timeoutMs: number, logFile: string): Promise<{ status: RunStatus; reply?: ChildReply; wallMs: number; error?: string }> {
+  return new Promise((resolve) => {
+    if (interrupted && task.kind !== "cleanup") return resolve({ status: "skipped", wallMs: 0, error: "interrupted" })
+    const fd = openSync(logFile, "a")
+    const t0 = performance.now()
+    const child = fork(childPath, [], {
+      cwd: root,
+      execArgv: ["--import", "tsx", "--expose-gc"],
+      stdio: ["ignore", fd, fd, "ipc"],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    })
+    current = child
+    currentTask = { ...task, logFile }
+    let reply: ChildReply | undefined
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    child.on("message", (m) => (reply = m as ChildReply))
+    child.on("error", () => undefined)
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      closeSync(fd)
+      current = undefined
+      currentTask = undefined
+      const wallMs = performance.now() - t0
+      if (timedOut) return resolve({ status: "timeout", wallMs, error: `killed after ${timeoutMs / 1000} s` })
+      if (!reply) return resolve({ status: "error", wallMs, error: `child exited (code ${code}, signal ${signal}) without a result; see ${logFile}` })
+      // an adapter that gave up at its own deadline (ctx.msLeft) counts as a timeout too
+      if (!reply.ok) return resolve({ status: /timed out after/.test(reply.error) ? "timeout" : "error", reply, wallMs, error: reply.error })
+      resolve({ status: "ok", reply, wallMs })
+    })
+    child.send({ ...task, timeoutMs } satisfies ChildTask)
+  })
+}
+
+async function cleanupAfterFailure(peer: string, runId: string, tmpDir: string, logFile: string) {
+  const r = await runChild({ kind: "cleanup", peer, runId, tmpDir, params: {}, quick: args.quick }, 60_000, logFile)
+  rmSync(tmpDir, { recursive: true, force: true })
+  return r.status === "ok" ? undefined : `cleanup child: ${r.error}`
+}
+
+process.on("SIGINT", () => {
+  console.error("\ninterrupted: killing the running child, cleaning up after it, writing partial results")
+  if (interrupted) process.exit(130)
+  interrupted = true
+  const t = currentTask
+  current?.kill("SIGKILL")
+  write(true)
+  const done = () => process.exit(130)
+  if (t && t.kind !== "cleanup") cleanupAfterFailure(t.peer, t.runId, t.tmpDir, t.logFile).then(done, done)
+  else done()
+})
+
+// ───────────────────────── results ─────────────────────────
+const selectedPeers = (PEERS as readonly string[]).filter((p) => !args.only || args.only.includes(p))
+const selectedWorkloads = WORKLOADS.filter((w) => !args.workloads || args.workloads.includes(w.id))
+
+const results: ResultsFile = {
+  meta: {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    command: `tsx bench/run.ts${process.argv.length > 2 ? " " + process.argv.slice(2).join(" ") : ""}`,
+    quick: args.quick,
+    machine: machineInfo(),
+    versions: versions(root),
+    childTimeoutMs: CHILD_TIMEOUT_MS,
+    budgetMin: args.budgetMin,
+    loadStart: os.loadavg(),
+    notes: [],
+  },
+  peers: {},
+  workloads: [],
+}
+
+function write(final = false) {
+  if (final) {
+    results.meta.finished = new Date().toISOString().replace(/\.\d+Z$/, "Z")
+    results.meta.loadEnd = os.loadavg()
+  }
+  const json = join(outDir, "results.json")
+  const svg = join(outDir, "results.svg")
+  writeFileSync(json, JSON.stringify(results, null, 2) + "\n")
+  writeFileSync(svg, renderChart(results))
+  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(results, { json: "results.json", svg: "results.svg" }))
+}
+
+const started = performance.now()
+const elapsedMin = () => (performance.now() - started) / 60_000
+const say = (s: string) => console.log(`[${elapsedMin().toFixed(1).padStart(5)} min] ${s}`)
+
+// ───────────────────────── main ─────────────────────────
+async function main() {
+  say(`output → ${relative(process.cwd(), outDir) || "."}; child logs → ${logDir}`)
+
+  // 1. peer availability, versions and durability, each from a child
+  for (const peer of selectedPeers) {
+    if (peer === "jobledger-kafka" && !process.env.KAFKA_BROKERS) {
+      results.peers[peer] = { status: "skipped", reason: "KAFKA_BROKERS is not set, so no Kafka broker to run against" }
+      results.meta.notes.push("jobledger-kafka column skipped: KAFKA_BROKERS was not set for this run.")
+      say(`${peer}: skipped (KAFKA_BROKERS not set)`)
+      continue
+    }
+    const runId = newRunId()
+    const tmpDir = join(scratch, "runs", runId)
+    const logFile = join(logDir, `${peer}-info.log`)
+    const r = await runChild({ kind: "info", peer, runId, tmpDir, params: {}, quick: args.quick }, 120_000, logFile)
+    rmSync(tmpDir, { recursive: true, force: true })
+    if (r.status === "ok" && r.reply?.ok && r.reply.info) {
+      results.peers[peer] = { status: "ok", info: r.reply.info }
+      say(`${peer}: ${r.reply.info.version} — ${r.reply.info.durability}`)
+    } else {
+      results.peers[peer] = { status: "unavailable", reason: r.error ?? "unknown" }
+      say(`${peer}: UNAVAILABLE — ${(r.error ?? "").split("\n")[0]}`)
+      if (r.status !== "ok") await cleanupAfterFailure(peer, runId, tmpDir, logFile)
+    }
+  }
+  write()
+
+  // 2. workloads
+  for (const def of selectedWorkloads) await runWorkload(def)
+  write(true)
+  say(`done → ${join(outDir, "RESULTS.md")}`)
+}
+
+async function runWorkload(def: WorkloadDef) {
+  const params = def.params(args.quick)
+  const entry: WorkloadEntry = {
+    id: def.id,
+    key: def.key,
+    title: def.title(params),
+    description: def.description,
+    unit: def.unit,
+    higherIsBetter: def.higherIsBetter,
+    params,
+    reps: {},
+    prep: {},
+    runs: [],
+  }
+  results.workloads.push(entry)
+  const peers = selectedPeers.filter((p) => results.peers[p]?.status === "ok" && (!def.only || def.only.includes(p)))
+  for (const p of peers) entry.reps[p] = args.reps ?? REPS_OVERRIDE[`${p}:${def.key}`] ?? DEFAULT_REPS
+  const reduced = peers.filter((p) => entry.reps[p] !== DEFAULT_REPS)
+  if (reduced.length) results.meta.notes.push(`Workload ${def.id}: ${reduced.map((p) => `${p} ran ${entry.reps[p]} repetition(s) instead of ${DEFAULT_REPS}`).join("; ")} to keep the whole run within ~40 minutes.`)
+  say(`workload ${def.id} (${def.key}) ${JSON.stringify(params)} — peers: ${peers.join(", ") || "none"}`)
+
+  // preparation (replay log), untimed
+  const ready = new Set(peers)
+  if (def.method === "replay") {
+    for (const peer of peers) {
+      const runId = newRunId()
+      const tmpDir = join(scratch, "runs", runId)
+      const logFile = join(logDir, `${peer}-${def.key}-prepare.log`)
+      say(`  ${peer}: preparing replay log (cached between runs of the same engine sources)…`)
+      const r = await runChild({ kind: "prepare", peer, runId, tmpDir, params, quick: args.quick }, PREP_TIMEOUT_MS, logFile)
+      entry.prep[peer] = { status: r.status, wallMs: r.wallMs, ...(r.reply?.ok ? { data: r.reply.prep } : {}), ...(r.error ? { error: r.error } : {}) }
+      if (r.status !== "ok") {
+        ready.delete(peer)
+        say(`  ${peer}: preparation ${r.status} — ${(r.error ?? "").split("\n")[0]}`)
+        await cleanupAfterFailure(peer, runId, tmpDir, logFile)
+      } else say(`  ${peer}: replay log ready ${JSON.stringify(r.reply?.ok ? r.reply.prep : {})}`)
+      write()
+    }
+  }
+
+  const maxReps = Math.max(0, ...peers.map((p) => entry.reps[p]!))
+  for (let rep = 1; rep <= maxReps; rep++) {
+    for (const peer of peers) {
+      if (rep > entry.reps[peer]!) continue
+      const runId = newRunId()
+      const tmpDir = join(scratch, "runs", runId)
+      const logFile = join(logDir, `${peer}-${def.key}-r${rep}.log`)
+      const rec: RunRecord = { peer, rep, runId, status: "skipped", wallMs: 0, logFile }
+      if (!ready.has(peer)) {
+        rec.error = "preparation failed"
+        entry.runs.push(rec)
+        continue
+      }
+      if (rep > 1 && performance.now() - started > BUDGET_MS) {
+        rec.error = `time budget of ${args.budgetMin} min exhausted`
+        entry.runs.push(rec)
+        say(`  ${peer} rep ${rep}: skipped (budget)`)
+        continue
+      }
+      const r = await runChild({ kind: "run", peer, method: def.method, runId, tmpDir, params, quick: args.quick }, def.timeoutMs ?? CHILD_TIMEOUT_MS, logFile)
+      rec.status = r.status
+      rec.wallMs = r.wallMs
+      if (r.reply?.ok) {
+        rec.measurement = r.reply.measurement
+        rec.childPeakRssMiB = r.reply.childPeakRssMiB
+      }
+      if (r.error) rec.error = r.error
+      if (r.reply?.cleanupError) rec.cleanupError = r.reply.cleanupError
+      if (r.status !== "ok") {
+        const ce = await cleanupAfterFailure(peer, runId, tmpDir, logFile)
+        if (ce) rec.cleanupError = ce
+      } else rmSync(tmpDir, { recursive: true, force: true })
+      entry.runs.push(rec)
+      const m = rec.measurement
+      say(
+        `  ${peer.padEnd(16)} rep ${rep}/${entry.reps[peer]}: ${
+          rec.status === "ok" && m ? `${fmt(m.value, 4)} ${m.unit}` : `${rec.status.toUpperCase()} — ${(rec.error ?? "").split("\n")[0]}`
+        } (${(rec.wallMs / 1000).toFixed(1)} s wall)`,
+      )
+      write()
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  write(true)
+  process.exit(1)
+})

@@ -1,0 +1,65 @@
+/**
+ * `jobledger retry`, `pause` and `resume`: commands for the engine, appended to the log.
+ * They return once the command is durable; the engine owning the queue applies it (now,
+ * or when it starts if none is running).
+ */
+import type { CommandSpec } from "../args.ts"
+import { CliFailure, messageOf } from "../errors.ts"
+
+// the engine's modules load only when a command runs, so --help and usage errors are quick
+const connect = () => import("../connect.ts")
+
+export const retry: CommandSpec = {
+  name: "retry",
+  summary: "run a failed job again, with a fresh retry budget",
+  description: "Asks the engine to run the failed job <id> of <queue> again. Exits 1 if the job does not exist or is not failed.",
+  positionals: [{ name: "queue" }, { name: "id" }],
+  options: {},
+  json: true,
+  examples: ["jobledger retry email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77"],
+  run: async ({ args, log, json, out }) => {
+    const [queueName, id] = args.positionals as [string, string]
+    const [{ closeQueue, openQueue }, { InvalidOptionError }] = await Promise.all([connect(), import("../../options.ts")])
+    const queue = await openQueue(queueName, log)
+    try {
+      await queue.retry(id).catch((e) => {
+        // unknown or not failed: the check failed, the command line was fine
+        throw e instanceof InvalidOptionError ? new CliFailure(messageOf(e)) : e
+      })
+      if (json) out.json({ queue: queueName, job: id, retried: true })
+      else out.line(`retry of job ${id} in queue '${queueName}' requested`)
+      return 0
+    } finally {
+      await closeQueue(queue)
+    }
+  }
+}
+
+const queueCommand = (action: "pause" | "resume"): CommandSpec => ({
+  name: action,
+  summary: action === "pause" ? "stop starting jobs of a queue (running ones finish)" : "start jobs of a paused queue again",
+  description:
+    action === "pause"
+      ? "Pauses <queue>: running jobs finish, waiting jobs become paused and none starts until 'jobledger resume'."
+      : "Resumes <queue> after 'jobledger pause': its paused jobs are waiting again and start as usual.",
+  positionals: [{ name: "queue" }],
+  options: {},
+  json: true,
+  examples: [`jobledger ${action} email`],
+  run: async ({ args, log, json, out }) => {
+    const [queueName] = args.positionals as [string]
+    const { closeQueue, openQueue } = await connect()
+    const queue = await openQueue(queueName, log)
+    try {
+      await (action === "pause" ? queue.pause() : queue.resume())
+      if (json) out.json({ queue: queueName, paused: action === "pause" })
+      else out.line(`queue '${queueName}' ${action === "pause" ? "paused" : "resumed"} (the engine applies it)`)
+      return 0
+    } finally {
+      await closeQueue(queue)
+    }
+  }
+})
+
+export const pause = queueCommand("pause")
+export const resume = queueCommand("resume")

@@ -1,0 +1,175 @@
+/**
+ * The `jobledger` command: dispatch, help, and the translation of every failure into one
+ * line and an exit status (0 success, 1 failed check or operation, 2 bad usage).
+ */
+import { readFileSync } from "node:fs"
+import { DEFAULT_LOG_URL, resolveLogUrl } from "../log/log-url.ts"
+import { type CommandSpec, commandHelp, parseCommand } from "./args.ts"
+import { add, addBulk } from "./commands/add.ts"
+import { pause, resume, retry } from "./commands/control.ts"
+import { engine } from "./commands/engine.ts"
+import { job, jobs, stats } from "./commands/inspect.ts"
+import { replay } from "./commands/replay.ts"
+import { CliFailure, EXIT, UsageError, messageOf } from "./errors.ts"
+import { type Output, processOutput } from "./output.ts"
+
+export const COMMANDS: ReadonlyArray<CommandSpec> = [engine, add, addBulk, stats, jobs, job, retry, pause, resume, replay]
+
+const version = (): string => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+  } catch {
+    return "unknown"
+  }
+}
+
+/** How the `--log` default reads in help: it depends on the environment. */
+const logDefault = (): string => {
+  const env = process.env.JOBLEDGER_LOG
+  return env ? `$JOBLEDGER_LOG, now ${env}` : `$JOBLEDGER_LOG, else ${DEFAULT_LOG_URL}`
+}
+
+/** `jobledger --help`. */
+export const mainHelp = (): string => {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 3
+  return [
+    "jobledger — an event-sourced background job engine. Every job's life is a sequence of",
+    "events in a log (a SQLite file, or Apache Kafka); stats, job views and audits are",
+    "rebuilt from it.",
+    "",
+    "Usage: jobledger <command> [arguments] [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    "",
+    "Options of every command:",
+    "  --log <url>   sqlite:<path>, kafka://host:port[,host:port] or memory: (this process only)",
+    `                default: ${logDefault()}`,
+    "  --json        print JSON (commands that print data)",
+    "  -h, --help    help of a command: jobledger <command> --help",
+    "",
+    "Examples:",
+    "  jobledger engine --handlers ./handlers.ts            # run the handlers; Ctrl-C stops gracefully",
+    `  jobledger add email send-email --data '{"to":"ada@example.com"}'`,
+    "  jobledger stats email --watch",
+    "  jobledger replay email --verify --log kafka://localhost:9092",
+    "",
+    "Exit status: 0 success, 1 failed (not found, audit problems, log unreachable), 2 bad usage."
+  ].join("\n")
+}
+
+const distance = (a: string, b: string): number => {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!
+    row[0] = i
+    for (let j = 1; j <= b.length; j++) {
+      const next = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
+      prev = row[j]!
+      row[j] = next
+    }
+  }
+  return row[b.length]!
+}
+
+const unknownCommand = (name: string): UsageError => {
+  const close = COMMANDS.map((c) => c.name).find((c) => c.startsWith(name) || distance(c, name) <= 2)
+  return new UsageError(`unknown command '${name}'${close === undefined ? "" : ` (did you mean '${close}'?)`}`)
+}
+
+/** Options allowed before the command name: moved after it. */
+const splitLeading = (argv: ReadonlyArray<string>): { lead: Array<string>; rest: Array<string> } => {
+  const lead: Array<string> = []
+  let i = 0
+  while (i < argv.length && argv[i]!.startsWith("-")) {
+    const a = argv[i]!
+    if (a === "--log") {
+      if (i + 1 >= argv.length) throw new UsageError("--log needs a value")
+      lead.push(a, argv[i + 1]!)
+      i += 2
+    } else if (a.startsWith("--log=") || a === "--json" || a === "--help" || a === "-h") {
+      lead.push(a)
+      i++
+    } else throw new UsageError(`unknown option '${a}'`)
+  }
+  return { lead, rest: argv.slice(i) }
+}
+
+/** Runs the command line `argv` (without node and the script); resolves to the exit status. */
+export const main = async (argv: ReadonlyArray<string>, out: Output = processOutput()): Promise<number> => {
+  let command: CommandSpec | undefined
+  try {
+    if (argv[0] === "--version" || argv[0] === "-V") {
+      out.line(version())
+      return EXIT.ok
+    }
+    const { lead, rest } = splitLeading(argv)
+    const [name, ...tail] = rest
+    if (name === undefined) {
+      if (lead.includes("--help") || lead.includes("-h")) {
+        out.line(mainHelp())
+        return EXIT.ok
+      }
+      throw new UsageError("missing command")
+    }
+    if (name === "help") {
+      const target = tail[0] === undefined ? undefined : COMMANDS.find((c) => c.name === tail[0])
+      if (tail[0] !== undefined && target === undefined) throw unknownCommand(tail[0])
+      out.line(target === undefined ? mainHelp() : commandHelp(target, logDefault()))
+      return EXIT.ok
+    }
+    command = COMMANDS.find((c) => c.name === name)
+    if (command === undefined) throw unknownCommand(name)
+    const args = parseCommand(command, [...tail, ...lead])
+    if (args.flag("help")) {
+      out.line(commandHelp(command, logDefault()))
+      return EXIT.ok
+    }
+    return await command.run({ args, log: resolveLogUrl(args.string("log")), json: args.flag("json"), out })
+  } catch (e) {
+    return report(e, command, out)
+  }
+}
+
+/** One line on stderr (two for usage errors) and the exit status; a stack only with JOBLEDGER_DEBUG. */
+const report = (e: unknown, command: CommandSpec | undefined, out: Output): number => {
+  if (e instanceof UsageError) {
+    out.note(`jobledger: ${messageOf(e)}`)
+    out.note(`Try 'jobledger ${command === undefined ? "" : `${command.name} `}--help'.`)
+    return EXIT.usage
+  }
+  out.note(`jobledger: ${messageOf(e)}`)
+  if (process.env.JOBLEDGER_DEBUG && e instanceof Error && !(e instanceof CliFailure)) out.note(e.stack ?? "")
+  return EXIT.failed
+}
+
+/** How long a finished run may wait for stray handles before it exits anyway. */
+const EXIT_WATCHDOG_MS = 1_000
+
+/** The bin's entry: runs `main`, then exits with its status. */
+export const runCli = async (argv: ReadonlyArray<string>): Promise<void> => {
+  const out = processOutput()
+  const fatal = (e: unknown) => {
+    out.note(`jobledger: internal error: ${messageOf(e)}`)
+    if (process.env.JOBLEDGER_DEBUG && e instanceof Error) out.note(e.stack ?? "")
+    process.exit(EXIT.failed)
+  }
+  process.on("uncaughtException", fatal)
+  process.on("unhandledRejection", fatal)
+  // the event loop emptied while the command still waits: a promise that can never settle
+  // (a bug below the CLI); say so instead of exiting silently
+  let settled = false
+  const idle = () => {
+    if (settled) return
+    out.note(`jobledger: internal error: '${argv.join(" ")}' was still waiting when nothing was left to wait for (a bug in jobledger; please report it)`)
+    process.exit(EXIT.failed)
+  }
+  process.on("beforeExit", idle)
+  const code = await main(argv, out)
+  settled = true
+  process.off("beforeExit", idle)
+  process.exitCode = code
+  // every command closes what it opened, so the process normally ends by itself here; the
+  // watchdog only guards against a stray handle in a driver (it does not keep us alive)
+  setTimeout(() => process.exit(code), EXIT_WATCHDOG_MS).unref()
+}

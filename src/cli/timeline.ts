@@ -1,0 +1,128 @@
+/**
+ * One job's timeline, from the events a replay kept for it, rendered for people or JSON.
+ *
+ * The state of each entry is decided by the job machine (`evolveHistory`), exactly as the
+ * engine and `replay --verify` decide it, so the timeline is an audit, not a summary.
+ */
+import { emptyHistory, evolveHistory, type TimelineEntry } from "../../projections/history.ts"
+import { decodeEvent } from "../codec.ts"
+import { type EventLogService, topicsOf } from "../log/event-log.ts"
+import type { ReplayedEvent } from "../read/replay.ts"
+import { run } from "../run.ts"
+import type { Job } from "../types.ts"
+import { attempts, compact, isoTime, table } from "./output.ts"
+
+export interface JobTimeline {
+  /** The partition holding the job's events (one job's life stays on one partition). */
+  readonly partition: number
+  readonly entries: ReadonlyArray<TimelineEntry>
+}
+
+const READ_BATCH = 5_000
+/** Queue events are the only ones without a job: skip the others without decoding them. */
+const QUEUE_EVENT = /"jobId"\s*:\s*null/
+
+/**
+ * The queue events (pause, resume) of the partition of `first` after it, up to the same
+ * bound as the replay. A replay keeps only the job's own events, but pause and resume move
+ * a waiting job too, and without them the machine would refuse the job's next event.
+ */
+export const queueEventsAfter = async (
+  log: EventLogService,
+  queue: string,
+  first: ReplayedEvent,
+  bound: { readonly untilOffset?: number; readonly untilTime?: number }
+): Promise<Array<ReplayedEvent>> => {
+  const topic = topicsOf(queue).events
+  const { partition } = first
+  const end = await run(log.endOffset(topic, partition))
+  const found: Array<ReplayedEvent> = []
+  let from = first.offset + 1
+  while (from < end) {
+    const batch = await run(log.read(topic, partition, from, Math.min(READ_BATCH, end - from)))
+    if (batch.length === 0) break
+    for (const record of batch) {
+      if (bound.untilOffset !== undefined && record.offset > bound.untilOffset) return found
+      if (!QUEUE_EVENT.test(record.value)) continue
+      const decoded = decodeEvent(record.value)
+      if (!decoded.ok || decoded.value.jobId !== null) continue
+      if (bound.untilTime !== undefined && decoded.value.time > bound.untilTime) return found
+      found.push({ partition, offset: record.offset, envelope: decoded.value })
+    }
+    from = batch[batch.length - 1]!.offset + 1
+  }
+  return found
+}
+
+/**
+ * The timeline of `jobId`, in log order, from its events (a replay's `timeline`) and its
+ * partition's queue events (`queueEventsAfter`).
+ */
+export const buildTimeline = (jobId: string, events: ReadonlyArray<ReplayedEvent>): JobTimeline | undefined => {
+  const first = events.find((e) => e.envelope.jobId === jobId)
+  if (first === undefined) return undefined
+  const mine = events
+    .filter((e) => e.partition === first.partition && (e.envelope.jobId === jobId || e.envelope.jobId === null))
+    .sort((a, b) => a.offset - b.offset)
+  let history = emptyHistory
+  for (const e of mine) history = evolveHistory(history, e.envelope, e.offset)
+  return { partition: first.partition, entries: history.entries }
+}
+
+/** The job's timeline from a replay made with `{ jobId }`, completed with its partition's queue events. */
+export const jobTimeline = async (
+  log: EventLogService,
+  queue: string,
+  jobId: string,
+  kept: ReadonlyArray<ReplayedEvent>,
+  bound: { readonly untilOffset?: number; readonly untilTime?: number } = {}
+): Promise<JobTimeline | undefined> => {
+  const first = kept.find((e) => e.envelope.jobId === jobId)
+  if (first === undefined) return undefined
+  return buildTimeline(jobId, [...kept, ...(await queueEventsAfter(log, queue, first, bound))])
+}
+
+const detailText = (detail: Record<string, unknown> | undefined): string => {
+  if (detail === undefined) return ""
+  return Object.entries(detail)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => {
+      if (k === "runAt" && typeof v === "number") return `runAt=${isoTime(v)}`
+      if (k === "refused") return `REFUSED: ${String(v)}`
+      return `${k}=${typeof v === "string" ? JSON.stringify(v.length > 80 ? `${v.slice(0, 79)}…` : v) : compact(v)}`
+    })
+    .join(" ")
+}
+
+/** The timeline as a table: offset, time, event, state, details. */
+export const timelineLines = (timeline: JobTimeline, partitions: number): Array<string> =>
+  table(
+    [partitions > 1 ? "PARTITION/OFFSET" : "OFFSET", "TIME", "EVENT", "STATE", "DETAILS"],
+    timeline.entries.map((e) => [
+      partitions > 1 ? `${timeline.partition}/${e.offset}` : String(e.offset),
+      isoTime(e.time),
+      e.type,
+      e.state,
+      detailText(e.detail)
+    ])
+  )
+
+/** The job view as aligned `field  value` lines. */
+export const jobLines = (job: Job): Array<string> => {
+  const rows: Array<[string, string]> = [
+    ["id", job.id],
+    ["name", job.name],
+    ["state", job.state],
+    ["attempts", `${attempts(job)} (retries made/allowed)`],
+    ["priority", String(job.priority)],
+    ["created", isoTime(job.createdAt)],
+    ["run at", isoTime(job.runAt)],
+    ["updated", isoTime(job.updatedAt)],
+    ["data", compact(job.data, 200)]
+  ]
+  if (job.result !== undefined) rows.push(["result", compact(job.result, 200)])
+  if (job.error !== undefined) rows.push(["error", `${job.error.name === undefined ? "" : `${job.error.name}: `}${job.error.message}`])
+  if (job.metadata !== undefined) rows.push(["metadata", compact(job.metadata, 200)])
+  const width = Math.max(...rows.map(([k]) => k.length)) + 2
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}${v}`)
+}

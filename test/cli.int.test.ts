@@ -1,0 +1,514 @@
+/**
+ * The `jobledger` command end to end: the real bin (`node bin/jobledger.mjs …`) in child
+ * processes — an engine in one, producers and readers in others — on a SQLite file, and on
+ * Kafka when KAFKA_BROKERS is set. Every child runs from a temporary working directory, so
+ * the bin is shown to work from any cwd.
+ *
+ * One engine process serves the suite's queues (one queue per test); the SIGTERM test
+ * starts its own. Waits use `stats --watch --json` (one process, a line per interval)
+ * rather than sleeps.
+ */
+import Database from "better-sqlite3"
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { kafkaBrokers, uniqueQueue, until } from "./support/backends.ts"
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url))
+const BIN = join(ROOT, "bin", "jobledger.mjs")
+const HANDLERS = join(ROOT, "test", "fixtures", "cli-handlers.ts")
+/** Children start TypeScript through tsx: generous bounds for a loaded CI machine. */
+const RUN_TIMEOUT_MS = 90_000
+const TEST_TIMEOUT_MS = 240_000
+const CWD = mkdtempSync(join(tmpdir(), "jobledger-cli-cwd-"))
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+}
+
+/** The environment of a child: no inherited log choice, so every run says which log it uses. */
+const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  delete env.JOBLEDGER_LOG
+  delete env.JOBLEDGER_DEBUG
+  return env
+}
+
+/** Runs `jobledger args…` to completion (killed after `timeoutMs`). */
+const cli = (args: ReadonlyArray<string>, options: { input?: string; timeoutMs?: number } = {}): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: CWD, env: childEnv(), stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`jobledger ${args.join(" ")} did not exit within ${options.timeoutMs ?? RUN_TIMEOUT_MS} ms\nstderr: ${stderr}`))
+    }, options.timeoutMs ?? RUN_TIMEOUT_MS)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
+    })
+    child.stdin.end(options.input ?? "")
+  })
+
+const lastLine = (text: string) => text.trim().split("\n").at(-1) ?? ""
+const json = <T = any>(run: Run): T => JSON.parse(run.stdout) as T
+
+/** A usage or failure message: exactly the expected lines, and never a stack trace. */
+const expectCleanError = (run: Run, code: 1 | 2, pattern: RegExp) => {
+  expect(run.code, `stderr: ${run.stderr}`).toBe(code)
+  const lines = run.stderr.trim().split("\n")
+  expect(lines[0]).toMatch(/^jobledger: /)
+  expect(lines[0]).toMatch(pattern)
+  expect(lines).toHaveLength(code === 2 ? 2 : 1)
+  if (code === 2) expect(lines[1]).toMatch(/^Try 'jobledger .*--help'\.$/)
+  expect(run.stderr).not.toMatch(/^\s+at /m)
+}
+
+interface Stats {
+  waiting: number
+  active: number
+  completed: number
+  failed: number
+  delayed: number
+  paused: number
+}
+
+/**
+ * Follows `stats <queue> --watch --json` until `predicate` holds, then stops it with SIGINT
+ * (it must exit 0). Resolves with the stats that satisfied the predicate.
+ */
+const watchStats = (queue: string, log: string, predicate: (s: Stats) => boolean, what: string, timeoutMs = RUN_TIMEOUT_MS) =>
+  new Promise<Stats>((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, "stats", queue, "--watch", "--json", "--interval", "100", "--log", log], {
+      cwd: CWD,
+      env: childEnv(),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let buffer = ""
+    let stderr = ""
+    let last: Stats | undefined
+    let matched: Stats | undefined
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`timed out waiting for ${what}; last stats ${JSON.stringify(last)}; stderr: ${stderr}`))
+    }, timeoutMs)
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.stdout.on("data", (d: Buffer) => {
+      buffer += d.toString()
+      let nl: number
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl)
+        buffer = buffer.slice(nl + 1)
+        last = JSON.parse(line) as Stats
+        if (matched === undefined && predicate(last)) {
+          matched = last
+          child.kill("SIGINT")
+        }
+      }
+    })
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      if (matched === undefined) return reject(new Error(`stats --watch exited (${code ?? signal}) before ${what}; stderr: ${stderr}`))
+      if (code !== 0) return reject(new Error(`stats --watch exited ${code ?? signal} on SIGINT; stderr: ${stderr}`))
+      resolve(matched)
+    })
+  })
+
+/** `jobledger engine` in a child process, ready once it printed a ready line per queue. */
+class Engine {
+  stderr = ""
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  private constructor(readonly child: ChildProcess) {
+    child.stderr!.on("data", (d: Buffer) => (this.stderr += d.toString()))
+    this.exited = new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })))
+  }
+
+  static async start(queues: ReadonlyArray<string>, log: string): Promise<Engine> {
+    const child = spawn(process.execPath, [BIN, "engine", "--handlers", HANDLERS, "--grace", "20000", "--log", log], {
+      cwd: CWD,
+      env: childEnv({ CLI_TEST_QUEUES: queues.join(",") }),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    const engine = new Engine(child)
+    const deadline = Date.now() + RUN_TIMEOUT_MS
+    const ready = () => queues.every((q) => engine.stderr.includes(`engine ready: queue=${q} log=`))
+    let exited = false
+    void engine.exited.then(() => (exited = true))
+    while (!ready()) {
+      if (exited || Date.now() > deadline) {
+        child.kill("SIGKILL")
+        throw new Error(`engine not ready (exited: ${exited}); stderr: ${engine.stderr}`)
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return engine
+  }
+
+  async stop(signal: NodeJS.Signals = "SIGTERM") {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal)
+    return this.exited
+  }
+}
+
+// ---------------------------------------------------------------- backends
+
+interface CliBackend {
+  readonly name: string
+  /** The suite's log. */
+  readonly log: () => string
+  /** The SQLite file of the log, to append raw records (SQLite only). */
+  readonly file?: string
+}
+
+const sqliteFile = join(mkdtempSync(join(tmpdir(), "jobledger-cli-")), "jobs.db")
+const cliBackends: ReadonlyArray<CliBackend> = [
+  { name: "sqlite", log: () => `sqlite:${sqliteFile}`, file: sqliteFile },
+  ...(kafkaBrokers === undefined ? [] : [{ name: "kafka", log: () => `kafka://${kafkaBrokers}` }])
+]
+
+describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
+  const log = backend.log()
+  const q = {
+    e2e: uniqueQueue("cli-e2e"),
+    bulk: uniqueQueue("cli-bulk"),
+    pause: uniqueQueue("cli-pause"),
+    retry: uniqueQueue("cli-retry"),
+    replay: uniqueQueue("cli-replay")
+  }
+  let engine: Engine | undefined
+
+  beforeAll(async () => {
+    engine = await Engine.start(Object.values(q), log)
+  }, TEST_TIMEOUT_MS)
+
+  afterAll(async () => {
+    if (engine === undefined) return // beforeAll failed and said why
+    const exit = await engine.stop("SIGTERM")
+    expect(exit.code, engine.stderr).toBe(0)
+  }, TEST_TIMEOUT_MS)
+
+  it(
+    "runs jobs added from another process; stats, jobs and job read them back",
+    async () => {
+      const dataFile = join(CWD, `${randomUUID()}.json`)
+      writeFileSync(dataFile, JSON.stringify({ n: 2 }))
+      const fixedId = `fixed-${randomUUID()}`
+      const [plain, asJson] = await Promise.all([
+        cli(["add", q.e2e, "echo", "--data", '{"n":1}', "--log", log]),
+        cli(["add", q.e2e, "echo", "--data", `@${dataFile}`, "--job-id", fixedId, "--priority", "5", "--json", "--log", log])
+      ])
+      expect(plain.code, plain.stderr).toBe(0)
+      const id = lastLine(plain.stdout)
+      expect(id).toMatch(/^[0-9a-f-]{36}$/)
+      expect(plain.stderr).toMatch(/added echo to queue/)
+      expect(asJson.code, asJson.stderr).toBe(0)
+      expect(json(asJson)).toMatchObject({ id: fixedId, name: "echo", data: { n: 2 }, priority: 5, state: "waiting" })
+
+      await watchStats(q.e2e, log, (s) => s.completed === 2, "2 completed jobs")
+
+      const [stats, completed, table, timeline, timelineJson, missing, again] = await Promise.all([
+        cli(["stats", q.e2e, "--json", "--log", log]),
+        cli(["jobs", q.e2e, "--state", "completed", "--json", "--log", log]),
+        cli(["jobs", q.e2e, "--log", log]),
+        cli(["job", q.e2e, id, "--log", log]),
+        cli(["job", q.e2e, fixedId, "--json", "--log", log]),
+        cli(["job", q.e2e, "no-such-job", "--log", log]),
+        cli(["add", q.e2e, "echo", "--job-id", fixedId, "--json", "--log", log])
+      ])
+      expect(stats.code, stats.stderr).toBe(0)
+      expect(json(stats)).toEqual({ waiting: 0, active: 0, completed: 2, failed: 0, delayed: 0, paused: 0 })
+
+      expect(completed.code, completed.stderr).toBe(0)
+      const jobs = json<Array<{ id: string; state: string; result: unknown }>>(completed)
+      expect(jobs.map((j) => j.id).sort()).toEqual([id, fixedId].sort())
+      expect(jobs.find((j) => j.id === id)).toMatchObject({ state: "completed", result: { echo: { n: 1 } } })
+
+      expect(table.code, table.stderr).toBe(0)
+      expect(table.stdout).toMatch(/^ID\s+NAME\s+STATE\s+ATTEMPTS\s+UPDATED/)
+      expect(table.stdout).toContain(id)
+
+      expect(timeline.code, timeline.stderr).toBe(0)
+      expect(timeline.stdout).toMatch(/JobAdded\s+waiting[\s\S]*JobStarted\s+active[\s\S]*JobCompleted\s+completed/)
+      expect(timeline.stdout).toMatch(/^(PARTITION\/)?OFFSET\s+TIME\s+EVENT\s+STATE\s+DETAILS/m)
+
+      expect(timelineJson.code, timelineJson.stderr).toBe(0)
+      const view = json<{ job: { id: string; state: string }; timeline: Array<{ type: string; state: string; offset: number }> }>(timelineJson)
+      expect(view.job).toMatchObject({ id: fixedId, state: "completed" })
+      expect(view.timeline.map((e) => [e.type, e.state])).toEqual([
+        ["JobAdded", "waiting"],
+        ["JobStarted", "active"],
+        ["JobCompleted", "completed"]
+      ])
+
+      expectCleanError(missing, 1, /job 'no-such-job' not found/)
+
+      // idempotent add: the same --job-id returns the existing (completed) job
+      expect(again.code, again.stderr).toBe(0)
+      expect(json(again)).toMatchObject({ id: fixedId, state: "completed" })
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "add-bulk adds every line of an NDJSON file, and nothing when a line is bad",
+    async () => {
+      const bad = join(CWD, `${randomUUID()}.ndjson`)
+      writeFileSync(bad, ['{"name":"echo","data":1}', "{not json", '{"name":"echo","data":3}'].join("\n"))
+      const badOpts = join(CWD, `${randomUUID()}.ndjson`)
+      writeFileSync(badOpts, ['{"name":"echo","data":1}', "", '{"name":"echo","data":2,"opts":{"delay":-1}}'].join("\n"))
+      const good = join(CWD, `${randomUUID()}.ndjson`)
+      writeFileSync(good, ['{"name":"echo","data":{"i":1}}', "", '{"name":"echo","data":{"i":2},"opts":{"priority":3}}', '{"name":"echo","data":{"i":3}}', ""].join("\n"))
+
+      const [badRun, badOptsRun] = await Promise.all([
+        cli(["add-bulk", q.bulk, bad, "--log", log]),
+        cli(["add-bulk", q.bulk, badOpts, "--log", log])
+      ])
+      expectCleanError(badRun, 2, /line 2: not valid JSON/)
+      expectCleanError(badOptsRun, 2, /line 3: delay must be/)
+
+      const added = await cli(["add-bulk", q.bulk, good, "--log", log])
+      expect(added.code, added.stderr).toBe(0)
+      expect(added.stdout.trim().split("\n")).toHaveLength(3)
+      expect(added.stderr).toMatch(/added 3 jobs/)
+
+      // exactly the good file's jobs: the bad files added nothing
+      const stats = await watchStats(q.bulk, log, (s) => s.completed === 3, "3 completed jobs")
+      expect(stats).toEqual({ waiting: 0, active: 0, completed: 3, failed: 0, delayed: 0, paused: 0 })
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "pause holds new jobs, resume releases them",
+    async () => {
+      const paused = await cli(["pause", q.pause, "--log", log])
+      expect(paused.code, paused.stderr).toBe(0)
+      expect(paused.stdout).toMatch(/paused/)
+      const added = await cli(["add", q.pause, "echo", "--log", log])
+      expect(added.code, added.stderr).toBe(0)
+      await watchStats(q.pause, log, (s) => s.paused === 1 && s.waiting === 0, "the job to be paused")
+
+      const resumed = await cli(["resume", q.pause, "--json", "--log", log])
+      expect(resumed.code, resumed.stderr).toBe(0)
+      expect(json(resumed)).toEqual({ queue: q.pause, paused: false })
+      await watchStats(q.pause, log, (s) => s.completed === 1 && s.paused === 0, "the job to complete after resume")
+
+      // the job's timeline shows the resume that released it (a queue event, on its partition)
+      const timeline = await cli(["job", q.pause, lastLine(added.stdout), "--json", "--log", log])
+      expect(timeline.code, timeline.stderr).toBe(0)
+      expect(json<{ timeline: Array<{ type: string; state: string }> }>(timeline).timeline.map((e) => [e.type, e.state])).toEqual([
+        ["JobAdded", "paused"],
+        ["QueueResumed", "waiting"],
+        ["JobStarted", "active"],
+        ["JobCompleted", "completed"]
+      ])
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "retry runs a failed job again; retrying an unknown or completed job fails with exit 1",
+    async () => {
+      const [flaky, fine] = await Promise.all([
+        cli(["add", q.retry, "fail-once", "--log", log]),
+        cli(["add", q.retry, "echo", "--log", log])
+      ])
+      expect(flaky.code, flaky.stderr).toBe(0)
+      expect(fine.code, fine.stderr).toBe(0)
+      const id = lastLine(flaky.stdout)
+      await watchStats(q.retry, log, (s) => s.failed === 1 && s.completed === 1, "one failed and one completed job")
+
+      const [retried, unknown, notFailed] = await Promise.all([
+        cli(["retry", q.retry, id, "--log", log]),
+        cli(["retry", q.retry, "no-such-job", "--log", log]),
+        cli(["retry", q.retry, lastLine(fine.stdout), "--log", log])
+      ])
+      expect(retried.code, retried.stderr).toBe(0)
+      expectCleanError(unknown, 1, /not found/)
+      expectCleanError(notFailed, 1, /only failed jobs can be retried/)
+
+      await watchStats(q.retry, log, (s) => s.completed === 2 && s.failed === 0, "the retried job to complete")
+      const timeline = await cli(["job", q.retry, id, "--json", "--log", log])
+      expect(json<{ timeline: Array<{ type: string }> }>(timeline).timeline.map((e) => e.type)).toEqual([
+        "JobAdded",
+        "JobStarted",
+        "JobFailed",
+        "JobRetried",
+        "JobStarted",
+        "JobCompleted"
+      ])
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "replay rebuilds earlier states with --until and audits the log with --verify",
+    async () => {
+      const before = new Date(Date.now() - 60_000).toISOString()
+      const added = await cli(["add", q.replay, "echo", "--data", '"x"', "--log", log])
+      expect(added.code, added.stderr).toBe(0)
+      const id = lastLine(added.stdout)
+      await watchStats(q.replay, log, (s) => s.completed === 1, "the job to complete")
+      // the offsets of the job's events (consecutive on SQLite; Kafka's transaction markers take offsets too)
+      const full = await cli(["replay", q.replay, "--job", id, "--json", "--log", log])
+      expect(full.code, full.stderr).toBe(0)
+      const [added0, started1] = json<{ timeline: Array<{ offset: number }> }>(full).timeline.map((e) => String(e.offset))
+
+      const [clean, atAdd, atStart, atTime, oneJob, now] = await Promise.all([
+        cli(["replay", q.replay, "--verify", "--log", log]),
+        cli(["replay", q.replay, "--until", added0!, "--json", "--log", log]),
+        cli(["replay", q.replay, "--until", started1!, "--json", "--log", log]),
+        cli(["replay", q.replay, "--until", before, "--json", "--log", log]),
+        cli(["replay", q.replay, "--job", id, "--until", started1!, "--json", "--log", log]),
+        cli(["replay", q.replay, "--json", "--log", log])
+      ])
+      expect(clean.code, clean.stderr).toBe(0)
+      expect(clean.stdout).toMatch(/verify: OK/)
+      expect(json(atAdd).stats).toMatchObject({ waiting: 1, active: 0, completed: 0 })
+      expect(json(atStart).stats).toMatchObject({ waiting: 0, active: 1, completed: 0 })
+      expect(json(atTime)).toMatchObject({ events: 0, stats: { waiting: 0, completed: 0 } })
+      expect(json(oneJob).timeline.map((e: { type: string }) => e.type)).toEqual(["JobAdded", "JobStarted"])
+      expect(json(now).stats).toMatchObject({ completed: 1 })
+
+      if (backend.file === undefined) return // appending a raw record needs the SQLite file
+      // an illegal event: a second JobCompleted for the completed job, appended raw
+      const topic = `jobledger.${q.replay}.events`
+      const db = new Database(backend.file, { timeout: 10_000 })
+      let offset: number
+      try {
+        const rows = db.prepare("SELECT offset, value FROM records WHERE topic = ? AND partition = 0 ORDER BY offset").all(topic) as Array<{ offset: number; value: string }>
+        const seq = Math.max(...rows.map((r) => JSON.parse(r.value)).filter((e) => e.jobId === id).map((e) => e.seq as number)) + 1
+        offset = rows.at(-1)!.offset + 1
+        const envelope = { v: 1, queue: q.replay, jobId: id, time: Date.now(), seq, body: { _tag: "JobCompleted", result: null } }
+        db.prepare("INSERT INTO records (topic, partition, offset, key, value, ts) VALUES (?, 0, ?, ?, ?, ?)").run(topic, offset, id, JSON.stringify(envelope), Date.now())
+      } finally {
+        db.close()
+      }
+
+      const [broken, brokenJson] = await Promise.all([
+        cli(["replay", q.replay, "--verify", "--log", log]),
+        cli(["replay", q.replay, "--verify", "--json", "--log", log])
+      ])
+      expect(broken.code, broken.stderr).toBe(1)
+      expect(broken.stdout).toMatch(new RegExp(`^\\s*${offset}\\s+${id}\\s+illegal\\s+.*JobCompleted`, "m"))
+      expect(broken.stderr).toMatch(new RegExp(`first at offset ${offset}`))
+      expect(brokenJson.code).toBe(1)
+      expect(json(brokenJson).verify.issues).toEqual([expect.objectContaining({ offset, jobId: id, kind: "illegal" })])
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "on SIGTERM the engine finishes its active job, then exits 0",
+    async () => {
+      const queue = uniqueQueue("cli-term")
+      const gate = join(CWD, `gate-${randomUUID()}`)
+      const own = await Engine.start([queue], log)
+      try {
+        const added = await cli(["add", queue, "gate", "--data", JSON.stringify({ file: gate }), "--log", log])
+        expect(added.code, added.stderr).toBe(0)
+        await watchStats(queue, log, (s) => s.active === 1, "the gated job to start")
+        own.child.kill("SIGTERM")
+        // the engine is shutting down with the job still running; only then may the job finish
+        await until(() => own.stderr.includes("engine stopping (SIGTERM)"), "the engine to begin its shutdown", RUN_TIMEOUT_MS)
+        expect(own.child.exitCode).toBeNull()
+        writeFileSync(gate, "open")
+        const exit = await own.exited
+        expect(exit.code, own.stderr).toBe(0)
+        expect(own.stderr).toMatch(/engine stopped/)
+        const stats = await cli(["stats", queue, "--json", "--log", log])
+        expect(json(stats)).toEqual({ waiting: 0, active: 0, completed: 1, failed: 0, delayed: 0, paused: 0 })
+      } finally {
+        own.child.kill("SIGKILL")
+      }
+    },
+    TEST_TIMEOUT_MS
+  )
+})
+
+describe("jobledger CLI usage", () => {
+  const log = `sqlite:${join(mkdtempSync(join(tmpdir(), "jobledger-cli-usage-")), "jobs.db")}`
+  const commands = ["engine", "add", "add-bulk", "stats", "jobs", "job", "retry", "pause", "resume", "replay"]
+
+  it(
+    "prints help for the tool and for every command",
+    async () => {
+      const [main, ...each] = await Promise.all([cli(["--help"]), ...commands.map((c) => cli([c, "--help"]))])
+      expect(main.code).toBe(0)
+      for (const c of commands) expect(main.stdout).toMatch(new RegExp(`^  ${c}\\s+\\S`, "m"))
+      expect(main.stdout).toContain("sqlite:./.jobledger/jobs.db")
+      each.forEach((run, i) => {
+        expect(run.code, run.stderr).toBe(0)
+        expect(run.stdout).toMatch(new RegExp(`^Usage: jobledger ${commands[i]} `))
+        expect(run.stdout).toContain("--log <url>")
+      })
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "bad usage exits 2 with one line and a pointer to --help, never a stack trace",
+    async () => {
+      const cases: Array<[Array<string>, RegExp]> = [
+        [["frobnicate"], /unknown command 'frobnicate'/],
+        [["stat", "q"], /unknown command 'stat' \(did you mean 'stats'\?\)/],
+        [[], /missing command/],
+        [["stats", "q", "--frob", "--log", log], /unknown option '--frob'/],
+        [["add", "q", "echo", "--data", "{nope", "--log", log], /--data is not valid JSON/],
+        [["add", "q", "--log", log], /missing <name>/],
+        [["add", "q", "echo", "--priority", "high", "--log", log], /--priority must be a number/],
+        [["jobs", "q", "--limit", "-1", "--log", log], /--limit/],
+        [["jobs", "q", "--state", "done", "--log", log], /--state must be one of/],
+        [["replay", "q", "--until", "yesterday", "--log", log], /--until must be/],
+        [["engine", "--log", log], /missing --handlers/],
+        [["engine", "--handlers", "./no/such/module.ts", "--log", log], /no module at/],
+        [["engine", "--handlers", join(ROOT, "examples", "handlers.ts"), "--queue", "not-there", "--log", log], /--queue not-there: the handlers module has no such queue \(it has: email, images\)/],
+        [["stats", "q", "--log", "ftp://nope"], /--log: unknown log/],
+        [["add", "bad queue name!", "echo", "--log", log], /queue name/]
+      ]
+      const runs = await Promise.all(cases.map(([args]) => cli(args)))
+      runs.forEach((run, i) => expectCleanError(run, 2, cases[i]![1]))
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "an unreachable Kafka broker fails with exit 1 and one clear line, within the connect timeout",
+    async () => {
+      const [stats, add] = await Promise.all([
+        cli(["stats", "q", "--log", "kafka://127.0.0.1:1"], { timeoutMs: 60_000 }),
+        cli(["add", "q", "echo", "--log", "kafka://127.0.0.1:1"], { timeoutMs: 60_000 })
+      ])
+      for (const run of [stats, add]) {
+        expectCleanError(run, 1, /kafka:\/\/127\.0\.0\.1:1/)
+        expect(run.ms).toBeLessThan(30_000) // 10 s connect timeout + a slow start under load
+      }
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "read-only commands refuse a SQLite log that does not exist instead of creating it",
+    async () => {
+      const missing = `sqlite:${join(CWD, randomUUID(), "jobs.db")}`
+      const runs = await Promise.all([cli(["stats", "q", "--log", missing]), cli(["replay", "q", "--log", missing])])
+      for (const run of runs) expectCleanError(run, 1, /no log at/)
+    },
+    TEST_TIMEOUT_MS
+  )
+})

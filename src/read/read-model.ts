@@ -152,6 +152,7 @@ export class ReadModel {
       } else {
         const envelope = decoded.value
         const before = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
+        const wasPaused = this.projection.queuePaused
         const changes = this.projection.apply(envelope)
         if (envelope.jobId !== null && envelope.body._tag === "JobAdded") this.pending.accepted(envelope.jobId)
         if (sink !== undefined) {
@@ -163,7 +164,7 @@ export class ReadModel {
             }
           }
         }
-        if (record.offset >= (this.liveFrom[partition] ?? 0) && (changes.length > 0 || envelope.jobId === null)) {
+        if (record.offset >= (this.liveFrom[partition] ?? 0) && (changes.length > 0 || (envelope.jobId === null && this.projection.queuePaused !== wasPaused))) {
           const after = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
           announce({ envelope, before, after })
         }

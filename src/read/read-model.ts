@@ -72,6 +72,13 @@ export class ReadModel {
     for (let p = 0; p < options.partitions; p++) {
       await Effect.runPromise(Scope.extend(log.follow(topic, p, 0, (records) => model.apply(p, records)), scope))
     }
+    for (let p = 0; p < options.partitions; p++) {
+      const from = log.committedOffset === undefined ? 0 : await run(log.committedOffset(options.group, options.commandsTopic, p))
+      model.nextCommand[p] = from
+      await Effect.runPromise(
+        Scope.extend(log.follow(options.commandsTopic, p, from, (records) => model.applyCommands(p, records)), scope)
+      )
+    }
     await model.caughtUp()
     return model
   }

@@ -252,7 +252,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         delay: input.delay,
         ...(input.metadata === undefined ? {} : { metadata: input.metadata })
       }
-      records.push(this.command(id, body, id))
+      records.push(this.command(id, body, id, undefined, now))
       const paused = readModel.queuePaused
       const state: JobStateName = input.delay > 0 ? "delayed" : paused ? "paused" : "waiting"
       jobs.push({
@@ -274,8 +274,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   }
 
   /** Encodes one command; data that JSON cannot carry is refused here with the reason. */
-  private command(key: string | null, body: CommandBody, jobId: string | null, partition?: number): OutgoingRecord {
-    const envelope: CommandEnvelope = { v: ENVELOPE_VERSION, queue: this.name, jobId, time: Date.now(), body }
+  private command(key: string | null, body: CommandBody, jobId: string | null, partition?: number, time = Date.now()): OutgoingRecord {
+    const envelope: CommandEnvelope = { v: ENVELOPE_VERSION, queue: this.name, jobId, time, body }
     let value: string
     try {
       value = encode(envelope)

@@ -27,6 +27,11 @@ export interface StartOptions {
   version?: string
   /** default: $KAFKA_PORT or 19092 (the controller listens on port+1) */
   port?: number
+  /**
+   * the broker's own directory (run/ and data/ inside); default $JOBLEDGER_KAFKA_DIR or .kafka/.
+   * Tests that stop or restart a broker use a dir and port of their own.
+   */
+  dir?: string
   /** wipe .kafka/data first (default true); restartBroker() uses false */
   fresh?: boolean
   /** readiness deadline, default $KAFKA_START_TIMEOUT_MS or 120000 */
@@ -37,12 +42,18 @@ export interface StartOptions {
 
 export declare function startBroker(options?: StartOptions): Promise<BrokerInfo>
 export declare function stopBroker(options?: {
+  dir?: string
   timeoutMs?: number
   log?: (message: string) => void
 }): Promise<{ stopped: boolean; pid?: number; how?: "terminated" | "killed" }>
-/** Stop, then start with the same version, port and data dir. */
-export declare function restartBroker(options?: { timeoutMs?: number; log?: (message: string) => void }): Promise<BrokerInfo>
-export declare function brokerStatus(): Promise<{
+/** Stop, wait `downMs` (default 0), then start with the same version, port and data dir. */
+export declare function restartBroker(options?: {
+  dir?: string
+  timeoutMs?: number
+  downMs?: number
+  log?: (message: string) => void
+}): Promise<BrokerInfo>
+export declare function brokerStatus(options?: { dir?: string }): Promise<{
   running: boolean
   healthy: boolean
   bootstrap: string

@@ -91,6 +91,11 @@ export interface EventLogService {
   readonly url: string
   /** Creates the topics if missing; returns the partition count of `topic`. */
   readonly ensureTopic: (topic: string, partitions: number) => Effect.Effect<number, LogError>
+  /**
+   * The partition count of `topic`, `undefined` when it does not exist. Never creates
+   * anything: readers (replay, audits) use it so a mistyped queue name leaves no topic behind.
+   */
+  readonly partitionCount?: (topic: string) => Effect.Effect<number | undefined, LogError>
   /** Appends durably; records keep their order within a partition. */
   readonly append: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, LogError>
   /** Up to `max` records of a partition starting at `from` (fewer at the end). */

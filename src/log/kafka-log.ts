@@ -13,13 +13,15 @@
  * - checkpoints: not kept on Kafka (no-op); projections replay from the events topic.
  *
  * Topics are created with `retention.ms=-1`: the log is the only copy of a job's history.
- * The replication factor is the option, else JOBLEDGER_KAFKA_REPLICATION, else the
- * cluster's default.
+ * The replication factor is the option (`?replication=N` in the URL), else
+ * JOBLEDGER_KAFKA_REPLICATION, else the cluster's default. Creation right after a broker
+ * (re)start meets "does not host this topic-partition" / "leader not available" for a while:
+ * it is retried with backoff for about 20 s before it fails.
  */
 import { Effect, Layer } from "effect"
 import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
-import { CLIENT_RETRY, causesOf, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
+import { CLIENT_RETRY, causesOf, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
 import { GroupMember } from "./kafka-group.ts"
 import { Readers } from "./kafka-reader.ts"
 import { Transactions } from "./kafka-txn.ts"
@@ -154,7 +156,27 @@ export interface KafkaLogOptions {
    * else the cluster's `default.replication.factor`.
    */
   readonly replicationFactor?: number
+  /**
+   * Partitions of the commands and events topics this log creates (`jobledger.<q>.commands`,
+   * `jobledger.<q>.events`), instead of the count the caller asks for. Existing topics keep
+   * theirs; other topics (dead letters) get what the caller asks.
+   */
+  readonly partitions?: number
 }
+
+/** Topics whose partition count `KafkaLogOptions.partitions` sets. */
+const isQueueTopic = (topic: string) => /^jobledger\..+\.(commands|events)$/.test(topic)
+
+/** Errors of topic creation or metadata that go away once the controller and leaders settle. */
+const SETTLING_ERRORS = new Set([...LEADER_ERRORS, "NOT_CONTROLLER", "REQUEST_TIMED_OUT", "COORDINATOR_NOT_AVAILABLE", "BROKER_NOT_AVAILABLE"])
+const PERMANENT_CREATE_ERRORS = new Set(["INVALID_REPLICATION_FACTOR", "INVALID_PARTITIONS", "INVALID_TOPIC_EXCEPTION", "POLICY_VIOLATION", "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "INVALID_CONFIG", "INVALID_REQUEST"])
+const settling = (error: unknown) => {
+  const causes = causesOf(error)
+  if (causes.some((c) => c.type !== undefined && PERMANENT_CREATE_ERRORS.has(c.type))) return false
+  return isTransient(error) || causes.some((c) => c.type !== undefined && SETTLING_ERRORS.has(c.type))
+}
+/** Waits between attempts of topic creation: 0.2, 0.4, 0.8, 1.6, 2, 2, … s — about 20 s in all. */
+const CREATE_RETRY_DELAYS_MS = [200, 400, 800, 1_600, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000]
 
 const replicationFactor = (options: KafkaLogOptions): number | undefined => {
   if (options.replicationFactor !== undefined) return options.replicationFactor
@@ -285,28 +307,57 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
   const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, LogError> =>
     Effect.tryPromise({ try: f, catch: (cause) => toLogError(brokers, what, cause) })
 
-  const ensureTopic = async (topic: string, partitions: number): Promise<number> => {
+  /** Runs `f` again while it fails with an error that settles by itself (see SETTLING_ERRORS). */
+  const settled = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await f()
+      } catch (e) {
+        const wait = CREATE_RETRY_DELAYS_MS[attempt]
+        if (wait === undefined || !settling(e)) throw e
+        report(`${what} failed; retrying`, e)
+        await sleep(wait)
+      }
+    }
+  }
+
+  /** The partition count of `topic`, `undefined` when it does not exist (never creates it). */
+  const existingPartitions = async (topic: string): Promise<number | undefined> => {
+    // listTopics is a metadata request for all topics: unlike a request naming the topic, it
+    // cannot trigger auto-creation on a cluster with auto.create.topics.enable=true.
+    const names = await admin.listTopics()
+    if (!names.includes(topic)) return undefined
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+    return topics.find((t) => t.name === topic)?.partitions.length
+  }
+
+  const ensureTopic = async (topic: string, asked: number): Promise<number> => {
     const rf = replicationFactor(options)
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic,
-          numPartitions: partitions,
-          ...(rf === undefined ? {} : { replicationFactor: rf }),
-          configEntries: [{ name: "retention.ms", value: "-1" }]
-        }
-      ]
-    })
-    // Created here or elsewhere: wait until every partition has a leader.
+    const partitions = options.partitions !== undefined && isQueueTopic(topic) ? options.partitions : asked
+    // Created by us or by someone else meanwhile (TOPIC_ALREADY_EXISTS is not an error here).
+    await settled(`creating topic ${topic}`, () =>
+      admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            ...(rf === undefined ? {} : { replicationFactor: rf }),
+            configEntries: [{ name: "retention.ms", value: "-1" }]
+          }
+        ]
+      })
+    )
+    // Wait until every partition has a leader (metadata may not know the topic for a moment).
     for (let i = 0; ; i++) {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
-      const meta = topics.find((t) => t.name === topic)
+      const meta = await settled(`reading metadata of topic ${topic}`, async () =>
+        (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic)
+      )
       if (meta !== undefined && meta.partitions.length > 0 && meta.partitions.every((p) => p.leader >= 0)) {
         partitionCounts.set(topic, meta.partitions.length)
         return meta.partitions.length
       }
-      if (i >= 50) throw new LogError({ message: `${url}: topic ${topic} has no leader for some partition`, retryable: true })
+      if (i >= 100) throw new LogError({ message: `${url}: topic ${topic} has no leader for some partition after 10 s`, retryable: true })
       await sleep(100)
     }
   }
@@ -315,6 +366,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
     backend: "kafka",
     url,
     ensureTopic: (topic, partitions) => attempt(`creating topic ${topic}`, () => ensureTopic(topic, partitions)),
+    partitionCount: (topic) => attempt(`looking up topic ${topic}`, () => existingPartitions(topic)),
     append: (topic, records) =>
       records.length === 0
         ? Effect.void

@@ -60,12 +60,19 @@ export const SqliteLog = {
     )
 }
 
-const kafkaLayer = (brokers: ReadonlyArray<string>): Layer.Layer<EventLog, LogError> =>
+const kafkaLayer = (location: Extract<LogLocation, { kind: "kafka" }>): Layer.Layer<EventLog, LogError> =>
   Layer.unwrapEffect(
     Effect.tryPromise({
       try: () => import("./kafka-log.ts"),
       catch: (cause) => new LogError({ message: `kafka backend failed to load: ${String(cause)}`, retryable: false })
-    }).pipe(Effect.map((m) => m.KafkaLog.layer(brokers)))
+    }).pipe(
+      Effect.map((m) =>
+        m.KafkaLog.layer(location.brokers, {
+          ...(location.replicationFactor === undefined ? {} : { replicationFactor: location.replicationFactor }),
+          ...(location.partitions === undefined ? {} : { partitions: location.partitions })
+        })
+      )
+    )
   )
 
 /** The EventLog layer for a parsed location. */
@@ -76,7 +83,7 @@ export const layerFor = (location: LogLocation): Layer.Layer<EventLog, LogError>
     case "sqlite":
       return SqliteLog.layer(location.path, location.synchronous)
     case "kafka":
-      return kafkaLayer(location.brokers)
+      return kafkaLayer(location)
   }
 }
 

@@ -296,6 +296,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     backend,
     url,
     ensureTopic: (topic, partitions) => attempt(() => store.ensureTopic(topic, partitions)),
+    partitionCount: (topic) => attempt(() => store.partitionCount(topic)),
     append,
     read: (topic, partition, from, max) => attempt(() => store.read(topic, partition, from, max)),
     endOffset: (topic, partition) => attempt(() => store.endOffset(topic, partition)),

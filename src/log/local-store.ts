@@ -24,6 +24,8 @@ export interface Lease {
 export interface LocalStore {
   /** Partition count of a topic, creating it with `partitions` when missing. */
   ensureTopic(topic: string, partitions: number): number
+  /** Partition count of a topic, `undefined` when missing (never creates it). */
+  partitionCount(topic: string): number | undefined
   /** Appends all in one transaction; returns the stored records in append order. */
   appendAll(appends: ReadonlyArray<PendingAppend>, now: number): ReadonlyArray<LogRecord>
   read(topic: string, partition: number, from: number, max: number): ReadonlyArray<LogRecord>

@@ -42,6 +42,7 @@ export const openMemoryStore = (): LocalStore => {
       topics.set(topic, Array.from({ length: partitions }, () => []))
       return partitions
     },
+    partitionCount: (topic) => topics.get(topic)?.length,
     appendAll,
     read: (topic, partition, from, max) => (partitionsOf(topic)[partition] ?? []).slice(from, from + max),
     endOffset: (topic, partition) => (partitionsOf(topic)[partition] ?? []).length,

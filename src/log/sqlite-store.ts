@@ -147,6 +147,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
       insertTopic.run(topic, partitions)
       return partitionCount(topic)
     },
+    partitionCount: (topic) => topicPartitions.get(topic)?.partitions,
     appendAll: (appends, now) => appendAllTx.immediate(appends, now),
     read: (topic, partition, from, max) => readRange.all(topic, partition, from, max).map(toRecord),
     endOffset: (topic, partition) => nextOffset.get(topic, partition)!.next,

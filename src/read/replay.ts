@@ -47,14 +47,30 @@ export interface ReplayResult {
   readonly verify?: VerifyReport
 }
 
-/** Replays a queue's events from an open log service. */
+/** The queue has no events topic on this log: never created (a mistyped name?). */
+export class NoSuchQueueError extends Error {
+  override readonly name = "NoSuchQueueError"
+  constructor(
+    readonly queue: string,
+    readonly log: string
+  ) {
+    super(`no such queue '${queue}' on ${log}: it has no events topic (${topicsOf(queue).events}); check the queue name and the log URL`)
+  }
+}
+
+/**
+ * Replays a queue's events from an open log service. Reading never creates topics: a
+ * queue that does not exist fails with NoSuchQueueError.
+ */
 export const replayFromLog = async (
   log: EventLogService,
   queue: string,
   options: ReplayOptions & { readonly verify?: boolean } = {}
 ): Promise<ReplayResult> => {
   const topic = topicsOf(queue).events
-  const partitions = await run(log.ensureTopic(topic, 1))
+  // Logs without partitionCount (none of ours) fall back to ensureTopic.
+  const partitions = log.partitionCount !== undefined ? await run(log.partitionCount(topic)) : await run(log.ensureTopic(topic, 1))
+  if (partitions === undefined || partitions === 0) throw new NoSuchQueueError(queue, log.url)
   const ends: Array<number> = []
   for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
   const total = ends.reduce((a, b) => a + b, 0)

@@ -11,7 +11,7 @@
  * - `pause`/`resume`/`seek` are best effort while no consumer is running; the next `onJoin`
  *   reconciles.
  */
-import type { Consumer, EachBatchPayload, Kafka as KafkaClient } from "kafkajs"
+import type { Consumer, EachBatchPayload, Kafka as KafkaClient, PartitionAssigner } from "kafkajs"
 import { CONSUMER_RETRY, HEARTBEAT_INTERVAL_MS, MAX_WAIT_MS, REBALANCE_TIMEOUT_MS, SESSION_TIMEOUT_MS } from "./kafka-client.ts"
 
 export interface ManagedConsumerOptions {
@@ -25,6 +25,8 @@ export interface ManagedConsumerOptions {
   readonly onSkipped?: (partition: number, firstOffset: number, lastOffset: number) => void
   /** The consumer died (it is no longer a group member); a new one starts after a backoff. */
   readonly onCrash: (error: unknown) => void
+  /** Assigners offered to the group, preferred first (default: kafkajs's round-robin). */
+  readonly partitionAssigners?: ReadonlyArray<PartitionAssigner>
 }
 
 const RESTART_MIN_MS = 500
@@ -87,6 +89,7 @@ export class ManagedConsumer {
       maxWaitTimeInMs: MAX_WAIT_MS,
       allowAutoTopicCreation: false,
       readUncommitted: false,
+      ...(this.options.partitionAssigners === undefined ? {} : { partitionAssigners: [...this.options.partitionAssigners] }),
       retry: { ...CONSUMER_RETRY, restartOnFailure: async () => false }
     })
     this.consumer = consumer

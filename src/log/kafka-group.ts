@@ -12,6 +12,9 @@
  * - a partition kept across a rebalance is sought back to where delivery stands (kafkajs
  *   would restart it from the committed offset, which lags behind uncommitted deliveries).
  *
+ * Partitions are assigned by a sticky assigner (kafka-assigner.ts): a rebalance moves only
+ * the partitions of a member that left, or those a new member needs.
+ *
  * Records reach `owner.onRecords` in offset order, one batch at a time per partition, and the
  * offset is committed only by `transact` (sendOffsets in the owner's transaction).
  *
@@ -19,9 +22,11 @@
  * transaction timed out during an outage, or a stale member fenced us) makes the member
  * take the partition again after a short delay: revoke + assign, which fences in turn.
  */
+import kafkajs from "kafkajs"
 import type { Admin, EachBatchPayload, Kafka as KafkaClient } from "kafkajs"
 import type { GroupSpec, PartitionOwner } from "./event-log.ts"
 import { deferred, HEARTBEAT_INTERVAL_MS, Serial, sleep } from "./kafka-client.ts"
+import { stickyAssigner } from "./kafka-assigner.ts"
 import { ManagedConsumer } from "./kafka-consumer.ts"
 import { toLogRecord } from "./kafka-reader.ts"
 import type { Transactions, TxnMember } from "./kafka-txn.ts"
@@ -69,6 +74,8 @@ export class GroupMember implements TxnMember {
       topic: spec.topic,
       eachBatch: (payload) => this.eachBatch(payload),
       onJoin: (partitions, memberId) => this.onJoin(partitions, memberId),
+      // Members keep their partitions across rebalances: only those of a member that left move.
+      partitionAssigners: [stickyAssigner(() => [...this.owned.keys()]), kafkajs.PartitionAssigners.roundRobin],
       onCrash: (error) => {
         deps.report(`consumer of group ${spec.group} crashed; restarting it`, error)
         this.memberId = undefined

@@ -33,6 +33,8 @@ const JobName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
 const JobId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
 const QueueName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200), Schema.pattern(/^[A-Za-z0-9._-]+$/))
 const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+/** A per-job attempt time limit in ms (overrides the queue's `timeout`). */
+const TimeoutMs = Schema.Number.pipe(Schema.int(), Schema.positive(), Schema.lessThanOrEqualTo(2_147_483_647))
 
 // ---------------------------------------------------------------- commands
 
@@ -42,7 +44,8 @@ export const AddJob = Schema.TaggedStruct("AddJob", {
   data: Schema.Unknown,
   priority: Schema.Number.pipe(Schema.finite()),
   delay: Millis,
-  metadata: Schema.optional(Metadata)
+  metadata: Schema.optional(Metadata),
+  timeout: Schema.optional(TimeoutMs)
 })
 /** Ask the engine to run a failed job again, with a fresh retry budget. */
 export const RetryJob = Schema.TaggedStruct("RetryJob", {})
@@ -79,7 +82,9 @@ export const JobAdded = Schema.TaggedStruct("JobAdded", {
   queuePaused: Schema.Boolean,
   metadata: Schema.optional(Metadata),
   /** When the producer asked for the job (its command's time); `runAt` counts from it. */
-  createdAt: Schema.optional(Millis)
+  createdAt: Schema.optional(Millis),
+  /** The job's own attempt time limit in ms; absent means the queue's `timeout` (logs before it decode as before). */
+  timeout: Schema.optional(TimeoutMs)
 })
 /** A delayed job's time came: it becomes `waiting` (or `paused`). */
 export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})

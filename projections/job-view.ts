@@ -23,6 +23,8 @@ export interface JobView extends JobLife {
   readonly createdAt: number
   readonly updatedAt: number
   readonly metadata?: { readonly [key: string]: unknown }
+  /** The job's own attempt time limit in ms (from `add`'s `timeout`); absent: the queue's. */
+  readonly timeout?: number
   readonly seq: number
 }
 
@@ -41,7 +43,7 @@ export function evolveJobView(view: JobView | undefined, e: JobEventEnvelope): J
     if (body._tag !== "JobAdded") return undefined
     const { life } = beginJob(body, e.time)
     // createdAt is when the producer asked (the command's time), not when the engine accepted it.
-    return build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, e.seq)
+    return build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, body.timeout, e.seq)
   }
   if (e.seq <= view.seq || e.jobId !== view.id) return view
   const step = stepJob(view, body)
@@ -90,7 +92,7 @@ const PAUSED: QueueEventBody = { _tag: "QueuePaused" }
 const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
 
 const withLife = (v: JobView, life: JobLife, updatedAt: number, seq: number, result: unknown, error: JobError | undefined) =>
-  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, seq)
+  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, seq)
 
 // Every view is built here with all fields in the same order, absent ones as `undefined`: one
 // hidden class, so a replay stays monomorphic (JSON drops the undefined fields).
@@ -106,6 +108,7 @@ function build(
   createdAt: number,
   updatedAt: number,
   metadata: JobView["metadata"],
+  timeout: number | undefined,
   seq: number
 ): JobView {
   return {
@@ -116,6 +119,7 @@ function build(
     result,
     error,
     metadata,
+    timeout,
     state: life.state,
     attemptsMade: life.attemptsMade,
     maxAttempts: life.maxAttempts,
@@ -131,4 +135,4 @@ function build(
 
 /** The same view in the canonical shape (for views read back from JSON, e.g. checkpoints). */
 export const normalizeView = (v: JobView): JobView =>
-  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.seq)
+  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.seq)

@@ -23,7 +23,8 @@ import { applyQueueEventToView, evolveJobView, isQueueBody, normalizeView, syncQ
 import { countStats, emptyStats, evolveStats, type QueueStats } from "./stats.ts"
 
 /** Bump when a reducer changes meaning: checkpoints of another version are rebuilt. */
-export const PROJECTION_VERSION = 1
+// 2: job views carry the per-job `timeout` (checkpoints of version 1 lack it).
+export const PROJECTION_VERSION = 2
 
 /** One job view changed by an event. */
 export interface ViewChange {

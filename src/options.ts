@@ -33,6 +33,9 @@ export interface ResolvedQueueOptions {
   readonly store: QueueStore | undefined
 }
 
+/** The longest timer Node can arm (a longer one fires at once): the bound of every `timeout`. */
+export const MAX_TIMEOUT_MS = 2_147_483_647
+
 const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout"]
 const STORE_METHODS = ["enqueue", "update", "get", "list", "stats"] as const
 
@@ -95,8 +98,8 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
   }
 
   const timeout = options.timeout
-  if (timeout !== undefined && (!isFiniteNumber(timeout) || timeout <= 0))
-    fail(`timeout must be a number of ms > 0 (got ${String(timeout)})`)
+  if (timeout !== undefined && (!isFiniteNumber(timeout) || timeout <= 0 || timeout > MAX_TIMEOUT_MS))
+    fail(`timeout must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${String(timeout)})`)
 
   return { concurrency, policy, limiter, timeoutMs: timeout, store: options.store }
 }
@@ -108,6 +111,8 @@ export interface ResolvedJobInput {
   readonly delay: number
   readonly metadata: Record<string, unknown> | undefined
   readonly jobId: string | undefined
+  /** The job's own attempt time limit in ms; undefined: the queue's `timeout`. */
+  readonly timeout: number | undefined
 }
 
 /**
@@ -121,7 +126,7 @@ export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions |
     fail(`job data must be JSON-serializable (got a ${typeof data})`)
   const o = (opts ?? {}) as Record<string, any>
   if (!isPlainObject(o)) fail("job options must be an object")
-  checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId"])
+  checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId", "timeout"])
   const priority = o.priority ?? 0
   if (!isFiniteNumber(priority)) fail(`priority must be a finite number (got ${String(o.priority)})`)
   const delay = o.delay ?? 0
@@ -129,12 +134,15 @@ export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions |
   if (o.metadata !== undefined && !isPlainObject(o.metadata)) fail("metadata must be a plain object")
   if (o.jobId !== undefined && (typeof o.jobId !== "string" || o.jobId.length === 0 || o.jobId.length > 256))
     fail(`jobId must be a non-empty string of at most 256 characters (got ${JSON.stringify(o.jobId)})`)
+  if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout <= 0 || o.timeout > MAX_TIMEOUT_MS))
+    fail(`timeout must be a whole number of ms between 1 and ${MAX_TIMEOUT_MS} (got ${String(o.timeout)})`)
   return {
     name: name as string,
     data: data === undefined ? null : data,
     priority,
     delay,
     metadata: o.metadata,
-    jobId: o.jobId
+    jobId: o.jobId,
+    timeout: o.timeout
   }
 }

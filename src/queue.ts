@@ -250,7 +250,8 @@ export class JobQueue<Data = any> extends EventEmitter {
         data: input.data,
         priority: input.priority,
         delay: input.delay,
-        ...(input.metadata === undefined ? {} : { metadata: input.metadata })
+        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+        ...(input.timeout === undefined ? {} : { timeout: input.timeout })
       }
       records.push(this.command(id, body, id, undefined, now))
       const paused = readModel.queuePaused

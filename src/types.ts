@@ -39,6 +39,8 @@ export interface JobOptions {
   metadata?: Record<string, any>
   /** Your own id; adding the same id twice returns the first job (idempotent add). */
   jobId?: string
+  /** This job's per-attempt time limit in ms (a whole number > 0); overrides the queue's `timeout`. */
+  timeout?: number
 }
 
 export interface RetryOptions {

@@ -168,7 +168,8 @@ export class PartitionActor {
       createdAt: command.time,
       maxAttempts: this.ctx.policy.attempts,
       queuePaused: this.projection.queuePaused,
-      ...(body.metadata === undefined ? {} : { metadata: body.metadata })
+      ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
+      ...(body.timeout === undefined ? {} : { timeout: body.timeout })
     }
     const { intents } = beginJob(added, now)
     this.record({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: command.jobId, time: now, seq: 0, body: added })
@@ -281,7 +282,7 @@ export class PartitionActor {
         // A handler that declares a second parameter gets the signal; others can read job.signal.
         return handler.length >= 2 ? handler(job, lazy.signal) : (handler as (job: unknown) => unknown)(job)
       },
-      this.ctx.timeoutMs,
+      active.timeout ?? this.ctx.timeoutMs,
       (outcome) => this.finish(view.id, attempt, outcome)
     )
     this.running.set(view.id, attempt)

@@ -7,8 +7,10 @@
  * those jobs run again. Keeping every member's partitions where they are means only the
  * partitions of the member that left move (and, on a join, only the ones the newcomer needs).
  *
- * Each member sends the partitions it owns now in its join metadata (`userData`, JSON). The
- * leader then:
+ * Each member sends the partitions it owns now, and the member id it owns them as, in its
+ * join metadata (`userData`, JSON). A claim counts only if that id is the member's id in this
+ * join: a member that was evicted (a zombie back from a long pause) rejoins under a new id, so
+ * its stale claims cannot take partitions away from their live owners. The leader then:
  * 1. gives each member a target count (balanced: ⌊n/m⌋, the first n mod m members — those that
  *    owned most, then by member id — one more);
  * 2. lets each member keep what it owned, up to its target (a partition claimed by two members,
@@ -57,19 +59,26 @@ export const stickyAssignment = (
   return out
 }
 
-const claimsOf = (userData: Buffer | null | undefined): Array<number> => {
+/** What a member claims: the partitions it owns, if it owns them as `memberId`. */
+export interface Claim {
+  readonly memberId: string | undefined
+  readonly owned: ReadonlyArray<number>
+}
+
+const claimsOf = (memberId: string, userData: Buffer | null | undefined): Array<number> => {
   if (userData === null || userData === undefined || userData.length === 0) return []
   try {
-    const parsed = JSON.parse(userData.toString("utf8")) as { owned?: unknown }
+    const parsed = JSON.parse(userData.toString("utf8")) as { memberId?: unknown; owned?: unknown }
+    if (parsed.memberId !== memberId) return []
     return Array.isArray(parsed.owned) ? parsed.owned.filter((p): p is number => Number.isInteger(p) && p >= 0) : []
   } catch {
     return []
   }
 }
 
-/** The assigner of a member whose currently owned partitions `owned()` returns. */
+/** The assigner of a member whose current claim `claim()` returns. */
 export const stickyAssigner =
-  (owned: () => ReadonlyArray<number>): PartitionAssigner =>
+  (claim: () => Claim): PartitionAssigner =>
   ({ cluster }) => ({
     name: NAME,
     version: VERSION,
@@ -78,7 +87,7 @@ export const stickyAssigner =
       metadata: AssignerProtocol.MemberMetadata.encode({
         version: VERSION,
         topics,
-        userData: Buffer.from(JSON.stringify({ owned: [...owned()] }))
+        userData: Buffer.from(JSON.stringify(claim()))
       })
     }),
     assign: async ({ members, topics }) => {
@@ -86,7 +95,7 @@ export const stickyAssigner =
       for (const topic of topics) {
         const partitions = cluster.findTopicPartitionMetadata(topic).map((m) => m.partitionId)
         const claims = new Map(
-          members.map((m) => [m.memberId, claimsOf(AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData)] as const)
+          members.map((m) => [m.memberId, claimsOf(m.memberId, AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.userData)] as const)
         )
         for (const [memberId, mine] of stickyAssignment(claims, partitions)) perMember.get(memberId)![topic] = mine
       }

@@ -75,7 +75,10 @@ export class GroupMember implements TxnMember {
       eachBatch: (payload) => this.eachBatch(payload),
       onJoin: (partitions, memberId) => this.onJoin(partitions, memberId),
       // Members keep their partitions across rebalances: only those of a member that left move.
-      partitionAssigners: [stickyAssigner(() => [...this.owned.keys()]), kafkajs.PartitionAssigners.roundRobin],
+      partitionAssigners: [
+        stickyAssigner(() => ({ memberId: this.memberId, owned: [...this.owned.keys()] })),
+        kafkajs.PartitionAssigners.roundRobin
+      ],
       onCrash: (error) => {
         deps.report(`consumer of group ${spec.group} crashed; restarting it`, error)
         this.memberId = undefined

@@ -705,7 +705,9 @@ describe.each(backends)("seed API on $name", (backend) => {
     /**
      * Checks a start order against the priority rule: higher first, FIFO among equals. The
      * rule is exact per log partition (DESIGN.md), so it is checked per partition, and for
-     * the whole queue when the queue has one partition (memory, SQLite).
+     * the whole queue when the queue has one partition (memory, SQLite). Across the
+     * partitions of one engine it is exact once they all hold the jobs (after a resume);
+     * jobs still being read from the log at start-up can start in partition order.
      */
     const expectPriorityOrder = async (q: JobQueue, started: ReadonlyArray<Job>, added: ReadonlyArray<Job>) => {
       const expected = (jobs: ReadonlyArray<Job>) =>
@@ -747,7 +749,8 @@ describe.each(backends)("seed API on $name", (backend) => {
       await q.resume()
       await until(async () => (await q.stats()).completed === spec.length, "all jobs to run")
       await expectPriorityOrder(q, order, added)
-      if (backend.name !== "kafka") expect(order.map((j) => j.data.label)).toEqual(["c10", "f10", "b5", "d5", "h5", "a0", "e0", "g-1"])
+      // One engine owns every partition, and the resume holds starts until all have seen it.
+      expect(order.map((j) => j.data.label)).toEqual(["c10", "f10", "b5", "d5", "h5", "a0", "e0", "g-1"])
     })
 
     it("higher priority first, FIFO among equals (jobs added before process is called)", async () => {

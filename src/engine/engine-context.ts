@@ -21,6 +21,8 @@ export interface EngineContext {
   readonly handlerFor: (name: string) => JobHandler | undefined
   /** Runs a user hook; a hook that throws or rejects is reported, never propagated. */
   readonly runHook: (name: keyof QueueHooks, hook: () => unknown) => void
+  /** Called by a partition that has just resumed the queue (see Engine.queueResumed). */
+  readonly queueResumed: () => void
   /** Reports a problem the engine survived (log errors, hook errors, undecodable events). */
   readonly report: (error: unknown) => void
 }

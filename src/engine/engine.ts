@@ -11,7 +11,15 @@ import { engineGroupOf, type EventLogService, topicsOf } from "../log/event-log.
 import type { EngineContext } from "./engine-context.ts"
 import { PartitionActor } from "./partition-actor.ts"
 
-export type EngineConfig = Omit<EngineContext, "group" | "topics">
+export type EngineConfig = Omit<EngineContext, "group" | "topics" | "queueResumed">
+
+/**
+ * How long a resume seen by one partition holds starts while the engine's other partitions
+ * have not seen it yet. Pause and resume reach every partition as separate records; without
+ * the hold, the first partition to resume would start its jobs before higher-priority jobs
+ * of the others become eligible.
+ */
+const RESUME_HOLD_MS = 1_000
 
 export class Engine {
   private readonly actors = new Map<number, PartitionActor>()
@@ -22,7 +30,12 @@ export class Engine {
     private readonly scope: Scope.CloseableScope,
     private readonly graceMs: { value: number }
   ) {
-    this.ctx = { ...config, group: engineGroupOf(config.queue), topics: topicsOf(config.queue) }
+    this.ctx = {
+      ...config,
+      group: engineGroupOf(config.queue),
+      topics: topicsOf(config.queue),
+      queueResumed: () => this.queueResumed()
+    }
   }
 
   /** Joins the engine group; partitions arrive (and are restored) as the log assigns them. */
@@ -50,7 +63,14 @@ export class Engine {
   private async assign(partition: number) {
     const actor = new PartitionActor(this.ctx, partition)
     this.actors.set(partition, actor)
-    await actor.restore()
+    try {
+      await actor.restore()
+    } catch (error) {
+      // Not restored means not ours: the log will offer the partition again.
+      this.actors.delete(partition)
+      await actor.stop(0)
+      throw error
+    }
     return {
       onRecords: actor.onRecords,
       onRevoked: async () => {
@@ -58,6 +78,12 @@ export class Engine {
         this.actors.delete(partition)
       }
     }
+  }
+
+  /** Starts wait until every owned partition has seen the resume, or RESUME_HOLD_MS. */
+  private queueResumed(): void {
+    const somePartitionPaused = () => [...this.actors.values()].some((actor) => actor.queuePaused)
+    if (somePartitionPaused()) this.ctx.pool.holdWhile(somePartitionPaused, RESUME_HOLD_MS)
   }
 
   /**

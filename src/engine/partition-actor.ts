@@ -26,7 +26,7 @@ import { decodeCommand, decodeEvent, encode } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
 import { type Attempt, type Outcome, startAttempt } from "./handler-run.ts"
-import { ReadyQueue } from "./ready-queue.ts"
+import { type ReadyEntry, type ReadyJob, ReadyQueue } from "./ready-queue.ts"
 import { TimerHeap } from "./timer-heap.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { toJob } from "../job.ts"
@@ -36,17 +36,18 @@ const RESTORE_BATCH = 10_000
 
 export class PartitionActor {
   private readonly projection = new QueueProjection()
-  private readonly ready = new ReadyQueue()
+  private readonly ready: ReadyQueue
   private readonly timers: TimerHeap
   private readonly appender: Appender
   private readonly running = new Map<string, Attempt>()
-  private readonly unregisterPump: () => void
+  private readonly unregister: () => void
   private stopped = false
 
   constructor(
     private readonly ctx: EngineContext,
     readonly partition: number
   ) {
+    this.ready = new ReadyQueue(ctx.pool.nextArrival)
     this.timers = new TimerHeap((ids) => this.promote(ids))
     this.appender = new Appender({
       log: ctx.log,
@@ -59,7 +60,7 @@ export class PartitionActor {
       },
       onError: (error) => ctx.report(error)
     })
-    this.unregisterPump = ctx.pool.register(() => this.pump())
+    this.unregister = ctx.pool.register({ head: () => this.head(), startHead: () => this.startHead() })
   }
 
   /** Rebuilds the partition's jobs from its events, then returns stalled jobs to the queue. */
@@ -75,7 +76,8 @@ export class PartitionActor {
       if (batch.length < RESTORE_BATCH) break
       from = batch[batch.length - 1]!.offset + 1
     }
-    for (const view of this.projection.list("waiting")) this.ready.push(view.id, view.priority)
+    for (const view of this.projection.list("waiting")) this.ready.push(view)
+    for (const view of this.projection.list("paused")) this.ready.push(view)
     for (const view of this.projection.list("delayed")) this.timers.schedule(view.id, view.runAt)
     // The previous owner died with these running: hand them back (counted, bounded by the machine).
     for (const view of this.projection.list("active")) this.decide(view, { _tag: "JobStalled" })
@@ -109,7 +111,7 @@ export class PartitionActor {
       const view = this.projection.get(id)
       if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobStalled" })
     }
-    this.unregisterPump()
+    this.unregister()
     await this.appender.drain()
   }
 
@@ -122,7 +124,7 @@ export class PartitionActor {
       this.ctx.pool.release()
     }
     this.running.clear()
-    this.unregisterPump()
+    this.unregister()
   }
 
   // ------------------------------------------------------------------ commands
@@ -149,7 +151,10 @@ export class PartitionActor {
         if (!this.projection.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
         return
       case "ResumeQueue":
-        if (this.projection.queuePaused) this.decideQueue({ _tag: "QueueResumed" })
+        if (this.projection.queuePaused) {
+          this.decideQueue({ _tag: "QueueResumed" })
+          this.ctx.queueResumed()
+        }
         return
     }
   }
@@ -173,7 +178,7 @@ export class PartitionActor {
     }
     const { intents } = beginJob(added, now)
     this.record({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: command.jobId, time: now, seq: 0, body: added })
-    this.runIntents(command.jobId, body.priority, intents)
+    this.runIntents({ id: command.jobId, priority: body.priority, runAt: added.runAt }, intents)
   }
 
   private refuse(record: LogRecord, reason: string): void {
@@ -196,7 +201,7 @@ export class PartitionActor {
       { v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time: Date.now(), seq: view.seq + 1, body },
       afterDurable
     )
-    this.runIntents(view.id, view.priority, step.intents)
+    this.runIntents(view, step.intents)
     return undefined
   }
 
@@ -212,13 +217,15 @@ export class PartitionActor {
     const changes = this.projection.apply(envelope)
     this.appender.push(null, encode(envelope), envelope)
     for (const { before, after } of changes)
-      if (after.state === "waiting" && before?.state !== "waiting") this.ready.push(after.id, after.priority)
+      if (after.state === "waiting" && before?.state !== "waiting") this.ready.push(after)
   }
 
   /** Applies to the projection, queues for the log; `afterDurable` gets the view as decided. */
   private record(envelope: EventEnvelope, afterDurable?: (after: JobView) => void): void {
     this.projection.apply(envelope)
     const after = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
+    // A job held by a pause queues now; head() passes over the whole queue until the resume.
+    if (after !== undefined && after.state === "paused") this.ready.push(after)
     this.appender.push(
       envelope.jobId,
       encode(envelope),
@@ -227,10 +234,10 @@ export class PartitionActor {
     )
   }
 
-  private runIntents(id: string, priority: number, intents: ReadonlyArray<JobIntent>): void {
+  private runIntents(job: ReadyJob, intents: ReadonlyArray<JobIntent>): void {
     for (const intent of intents) {
-      if (intent.type === "enqueue") this.ready.push(id, priority)
-      else if (intent.type === "schedule") this.timers.schedule(id, intent.runAt)
+      if (intent.type === "enqueue") this.ready.push(job)
+      else if (intent.type === "schedule") this.timers.schedule(job.id, intent.runAt)
     }
   }
 
@@ -247,22 +254,31 @@ export class PartitionActor {
 
   // ------------------------------------------------------------------ running jobs
 
-  /** Starts ready jobs while permits, the rate limit and the pause state allow. */
-  pump(): void {
-    if (this.stopped || this.projection.queuePaused) return
-    const pool = this.ctx.pool
+  /** Whether this partition holds the queue paused (a resume may still be on its way). */
+  get queuePaused(): boolean {
+    return this.projection.queuePaused
+  }
+
+  /** Asks the engine's pool for a scheduling pass; starts happen there, best job first. */
+  private pump(): void {
+    this.ctx.pool.schedule()
+  }
+
+  /** The job this partition would start next; drops entries that are no longer waiting. */
+  private head(): ReadyEntry | undefined {
+    if (this.stopped || this.projection.queuePaused) return undefined
     for (;;) {
-      const id = this.ready.peek()
-      if (id === undefined) return
-      const view = this.projection.get(id)
-      if (view === undefined || view.state !== "waiting") {
-        this.ready.pop() // left waiting while queued (paused, say): skip it
-        continue
-      }
-      if (!pool.tryAcquire(Date.now())) return
-      this.ready.pop()
-      this.start(view)
+      const entry = this.ready.peek()
+      if (entry === undefined) return undefined
+      const view = this.projection.get(entry.id)
+      if (view !== undefined && view.state === "waiting") return entry
+      this.ready.pop() // left waiting while queued (paused, say): skip it
     }
+  }
+
+  private startHead(): void {
+    const id = this.ready.pop()!
+    this.start(this.projection.get(id)!)
   }
 
   private start(view: JobView): void {

@@ -1,67 +1,59 @@
 /**
- * The ready queue of one partition: higher priority first, FIFO among equal priorities.
+ * The ready queue of one partition: higher priority first; among equal priorities, the job
+ * that came due first (its `runAt`: the add's time plus its delay, or a retry's due time),
+ * then the one this process queued first.
  *
- * A binary heap ordered by (priority desc, arrival asc). An id is held at most once; the
- * actor re-checks a popped job's state, so a job that left `waiting` while queued (paused,
- * say) is skipped rather than searched for and removed.
+ * Both keys are comparable across partitions (`runAt` comes from the log, arrival numbers
+ * from the engine's pool), so comparing the heads of two partitions' queues with
+ * `runsBefore` picks the job the whole engine should start next, however the partitions'
+ * records happened to interleave when they were read. An id is held at most once; the
+ * actor re-checks a popped job's state, so a job that left `waiting` while queued is
+ * skipped rather than searched for and removed.
  */
-interface Entry {
+import { BinaryHeap } from "./binary-heap.ts"
+
+/** What the queue needs of a job. */
+export interface ReadyJob {
   readonly id: string
   readonly priority: number
+  readonly runAt: number
+}
+
+export interface ReadyEntry extends ReadyJob {
   readonly arrival: number
 }
 
-const before = (a: Entry, b: Entry) => a.priority > b.priority || (a.priority === b.priority && a.arrival < b.arrival)
+/** Higher priority first; among equal priorities, the earlier due time, then arrival. */
+export const runsBefore = (a: ReadyEntry, b: ReadyEntry): boolean =>
+  a.priority > b.priority ||
+  (a.priority === b.priority && (a.runAt < b.runAt || (a.runAt === b.runAt && a.arrival < b.arrival)))
 
 export class ReadyQueue {
-  private readonly heap: Array<Entry> = []
+  private readonly heap = new BinaryHeap<ReadyEntry>(runsBefore)
   private readonly members = new Set<string>()
-  private arrivals = 0
+
+  constructor(private readonly nextArrival: () => number) {}
 
   get size(): number {
-    return this.heap.length
+    return this.heap.size
   }
 
-  /** Adds `id` unless it is already queued. */
-  push(id: string, priority: number): void {
-    if (this.members.has(id)) return
-    this.members.add(id)
-    const heap = this.heap
-    heap.push({ id, priority, arrival: this.arrivals++ })
-    let i = heap.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!before(heap[i]!, heap[parent]!)) break
-      ;[heap[i], heap[parent]] = [heap[parent]!, heap[i]!]
-      i = parent
-    }
+  /** Adds the job unless it is already queued. */
+  push(job: ReadyJob): void {
+    if (this.members.has(job.id)) return
+    this.members.add(job.id)
+    this.heap.push({ id: job.id, priority: job.priority, runAt: job.runAt, arrival: this.nextArrival() })
   }
 
-  /** The id that should run next, left in place. */
-  peek(): string | undefined {
-    return this.heap[0]?.id
+  /** The entry that should run next, left in place. */
+  peek(): ReadyEntry | undefined {
+    return this.heap.peek()
   }
 
   /** Removes and returns the id that should run next. */
   pop(): string | undefined {
-    const heap = this.heap
-    const top = heap[0]
+    const top = this.heap.pop()
     if (top === undefined) return undefined
-    const last = heap.pop()!
-    if (heap.length > 0) {
-      heap[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let best = i
-        if (l < heap.length && before(heap[l]!, heap[best]!)) best = l
-        if (r < heap.length && before(heap[r]!, heap[best]!)) best = r
-        if (best === i) break
-        ;[heap[i], heap[best]] = [heap[best]!, heap[i]!]
-        i = best
-      }
-    }
     this.members.delete(top.id)
     return top.id
   }

@@ -5,13 +5,15 @@
  * every id whose time has come, in `runAt` order. Stale entries (a job rescheduled or no
  * longer delayed) are filtered by the owner.
  */
+import { BinaryHeap } from "./binary-heap.ts"
+
 interface Entry {
   readonly id: string
   readonly runAt: number
 }
 
 export class TimerHeap {
-  private readonly heap: Array<Entry> = []
+  private readonly heap = new BinaryHeap<Entry>((a, b) => a.runAt < b.runAt)
   private timer: NodeJS.Timeout | undefined
   private armedFor = Infinity
   private stopped = false
@@ -22,19 +24,11 @@ export class TimerHeap {
   ) {}
 
   get size(): number {
-    return this.heap.length
+    return this.heap.size
   }
 
   schedule(id: string, runAt: number): void {
-    const heap = this.heap
-    heap.push({ id, runAt })
-    let i = heap.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (heap[parent]!.runAt <= heap[i]!.runAt) break
-      ;[heap[i], heap[parent]] = [heap[parent]!, heap[i]!]
-      i = parent
-    }
+    this.heap.push({ id, runAt })
     this.arm()
   }
 
@@ -45,30 +39,8 @@ export class TimerHeap {
     this.timer = undefined
   }
 
-  private popMin(): Entry | undefined {
-    const heap = this.heap
-    const top = heap[0]
-    if (top === undefined) return undefined
-    const last = heap.pop()!
-    if (heap.length > 0) {
-      heap[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let best = i
-        if (l < heap.length && heap[l]!.runAt < heap[best]!.runAt) best = l
-        if (r < heap.length && heap[r]!.runAt < heap[best]!.runAt) best = r
-        if (best === i) break
-        ;[heap[i], heap[best]] = [heap[best]!, heap[i]!]
-        i = best
-      }
-    }
-    return top
-  }
-
   private arm(): void {
-    const next = this.heap[0]
+    const next = this.heap.peek()
     if (this.stopped || next === undefined || next.runAt >= this.armedFor) return
     clearTimeout(this.timer)
     this.armedFor = next.runAt
@@ -82,7 +54,10 @@ export class TimerHeap {
     this.armedFor = Infinity
     const now = this.now()
     const due: Array<string> = []
-    while (this.heap.length > 0 && this.heap[0]!.runAt <= now) due.push(this.popMin()!.id)
+    for (let next = this.heap.peek(); next !== undefined && next.runAt <= now; next = this.heap.peek()) {
+      this.heap.pop()
+      due.push(next.id)
+    }
     if (due.length > 0) this.onDue(due)
     this.arm()
   }

@@ -1,19 +1,40 @@
 /**
- * The process-wide budget of a queue's engine: concurrency permits shared by every
- * partition this process owns, and the start-rate limiter.
+ * The process-wide scheduler of a queue's engine: concurrency permits and the start-rate
+ * limiter shared by every partition this process owns, and the choice of which job starts
+ * next among all of them.
  *
- * Invariant: `running <= concurrency` at all times; a permit is taken before a job's
- * `JobStarted` is decided and given back when its outcome is decided. When a permit or a
- * rate-limit slot frees up, every partition is asked to pump, so work never waits on a
- * partition that happens to be idle.
+ * Invariants:
+ * - `running <= concurrency` at all times; a permit is taken before a job's `JobStarted`
+ *   is decided and given back when its outcome is decided.
+ * - Each start goes to the best head among the partitions' ready queues (`runsBefore`:
+ *   priority, then arrival in this process), so priority order holds across partitions,
+ *   not only within one.
+ * - Starting is batched: `schedule()` asks for one pass on the next macrotask, so a batch of
+ *   commands or a burst of completions is decided before the choice is made.
+ * - While a hold is in force (a queue-wide resume still travelling through the partitions),
+ *   nothing starts; a hold expires by itself after its `maxMs`.
  */
 import { type RateLimit, SlidingWindowLimiter } from "./limiter.ts"
+import { type ReadyEntry, runsBefore } from "./ready-queue.ts"
+
+/** A partition's side of scheduling: its next startable job, and starting it. */
+export interface ReadySource {
+  /** The job this partition would start next, or undefined (none ready, paused, stopped). */
+  readonly head: () => ReadyEntry | undefined
+  /** Starts the job `head()` returned; the pool has taken its permit. */
+  readonly startHead: () => void
+}
 
 export class WorkerPool {
   private running = 0
+  private arrivals = 0
   private readonly limiter: SlidingWindowLimiter | undefined
-  private readonly pumps = new Set<() => void>()
+  private readonly sources = new Set<ReadySource>()
   private limiterTimer: NodeJS.Timeout | undefined
+  private passQueued = false
+  private hold: { readonly stillHolding: () => boolean; readonly until: number } | undefined
+  private holdTimer: NodeJS.Timeout | undefined
+  private stopped = false
 
   constructor(
     readonly concurrency: number,
@@ -26,17 +47,76 @@ export class WorkerPool {
     return this.running
   }
 
-  /** Registers a partition's pump; returns its deregistration. */
-  register(pump: () => void): () => void {
-    this.pumps.add(pump)
-    return () => this.pumps.delete(pump)
+  /** Arrival stamps shared by every partition's ready queue (FIFO across partitions). */
+  readonly nextArrival = (): number => this.arrivals++
+
+  /** Registers a partition; returns its deregistration. */
+  register(source: ReadySource): () => void {
+    this.sources.add(source)
+    return () => this.sources.delete(source)
+  }
+
+  /** Asks for a scheduling pass soon (coalesced: one pass per macrotask). */
+  schedule(): void {
+    if (this.passQueued || this.stopped) return
+    this.passQueued = true
+    setImmediate(this.pass)
+  }
+
+  /** Gives back a permit; the freed slot is offered on the next pass. */
+  release(): void {
+    this.running--
+    this.schedule()
+  }
+
+  /**
+   * Holds every start while `stillHolding()` is true, for at most `maxMs`; a later hold
+   * replaces an earlier one. Callers schedule a pass when the condition may have changed.
+   */
+  holdWhile(stillHolding: () => boolean, maxMs: number): void {
+    this.hold = { stillHolding, until: Date.now() + maxMs }
+    clearTimeout(this.holdTimer)
+    this.holdTimer = setTimeout(() => this.schedule(), maxMs)
+  }
+
+  stop(): void {
+    this.stopped = true
+    clearTimeout(this.limiterTimer)
+    clearTimeout(this.holdTimer)
+    this.limiterTimer = undefined
+  }
+
+  private readonly pass = (): void => {
+    this.passQueued = false
+    if (this.stopped || this.holding()) return
+    for (;;) {
+      let best: ReadySource | undefined
+      let bestHead: ReadyEntry | undefined
+      for (const source of this.sources) {
+        const head = source.head()
+        if (head !== undefined && (bestHead === undefined || runsBefore(head, bestHead))) {
+          best = source
+          bestHead = head
+        }
+      }
+      if (best === undefined || !this.tryAcquire(Date.now())) return
+      best.startHead()
+    }
+  }
+
+  private holding(): boolean {
+    if (this.hold === undefined) return false
+    if (Date.now() < this.hold.until && this.hold.stillHolding()) return true
+    this.hold = undefined
+    clearTimeout(this.holdTimer)
+    return false
   }
 
   /**
    * Takes a permit if one is free and the rate limit allows a start now. When only the
-   * rate limit stands in the way, arms one timer to pump again when it allows.
+   * rate limit stands in the way, arms one timer for the moment it allows.
    */
-  tryAcquire(now: number): boolean {
+  private tryAcquire(now: number): boolean {
     if (this.running >= this.concurrency) return false
     if (this.limiter !== undefined) {
       const wait = this.limiter.waitMs(now)
@@ -44,7 +124,7 @@ export class WorkerPool {
         if (this.limiterTimer === undefined)
           this.limiterTimer = setTimeout(() => {
             this.limiterTimer = undefined
-            this.pumpAll()
+            this.schedule()
           }, wait)
         return false
       }
@@ -52,19 +132,5 @@ export class WorkerPool {
     }
     this.running++
     return true
-  }
-
-  release(): void {
-    this.running--
-    this.pumpAll()
-  }
-
-  pumpAll(): void {
-    for (const pump of this.pumps) pump()
-  }
-
-  stop(): void {
-    clearTimeout(this.limiterTimer)
-    this.limiterTimer = undefined
   }
 }

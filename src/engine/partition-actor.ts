@@ -42,6 +42,8 @@ export class PartitionActor {
   private readonly running = new Map<string, Attempt>()
   private readonly unregister: () => void
   private stopped = false
+  /** Settles onRecords batches not yet durable when the partition is lost (see halt). */
+  private readonly undelivered = new Set<() => void>()
 
   constructor(
     private readonly ctx: EngineContext,
@@ -88,7 +90,13 @@ export class PartitionActor {
   onRecords = (records: ReadonlyArray<LogRecord>): Promise<void> => {
     if (this.stopped || records.length === 0) return Promise.resolve()
     for (const record of records) this.handleCommand(record)
-    const durable = new Promise<void>((resolve) => this.appender.commit(records[records.length - 1]!.offset + 1, resolve))
+    const durable = new Promise<void>((resolve) => {
+      this.undelivered.add(resolve)
+      this.appender.commit(records[records.length - 1]!.offset + 1, () => {
+        this.undelivered.delete(resolve)
+        resolve()
+      })
+    })
     this.pump()
     return durable
   }
@@ -125,6 +133,10 @@ export class PartitionActor {
     }
     this.running.clear()
     this.unregister()
+    // Those batches will never be durable here; the new owner consumes them again. Ending
+    // the wait lets the log stop delivering to us instead of waiting forever.
+    for (const settle of this.undelivered) settle()
+    this.undelivered.clear()
   }
 
   // ------------------------------------------------------------------ commands
@@ -256,7 +268,7 @@ export class PartitionActor {
 
   /** Whether this partition holds the queue paused (a resume may still be on its way). */
   get queuePaused(): boolean {
-    return this.projection.queuePaused
+    return !this.stopped && this.projection.queuePaused
   }
 
   /** Asks the engine's pool for a scheduling pass; starts happen there, best job first. */

@@ -13,7 +13,7 @@
  *   them; hooks run in the engine process only, after their event is durable.
  */
 import { run } from "./run.ts"
-import { Effect, ManagedRuntime } from "effect"
+import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
 import { randomUUID } from "node:crypto"
 import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope, type JobStateName } from "../machines/schema.ts"
@@ -313,6 +313,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   }
 
   private asQueueError(e: unknown): Error {
+    // Effect's runPromise wraps typed failures (a log that cannot open) in a FiberFailure
+    if (Runtime.isFiberFailure(e)) e = Cause.squash(e[Runtime.FiberFailureCauseId])
     if (e instanceof Error && !(e as { _tag?: unknown })._tag) return e
     const tagged = e as { _tag?: string; message?: string; retryable?: boolean }
     return new QueueLogError(`queue '${this.name}' on ${this.logUrl}: ${tagged.message ?? String(e)}`, tagged.retryable ?? false)

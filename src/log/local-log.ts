@@ -32,7 +32,9 @@ const READ_BATCH = 5_000
 export const toLogError = (url: string, cause: unknown): LogError => {
   const code = (cause as { code?: unknown } | null)?.code
   const detail = cause instanceof Error ? cause.message : String(cause)
-  switch (code) {
+  // extended result codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED…) count as their primary code
+  const primary = typeof code === "string" && code.startsWith("SQLITE_") ? code.split("_").slice(0, 2).join("_") : code
+  switch (primary) {
     case "SQLITE_FULL":
       return new LogError({ message: `${url}: the disk is full (${detail})`, retryable: true, cause })
     case "SQLITE_BUSY":
@@ -212,11 +214,12 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     Effect.gen(function* () {
       const owner = randomUUID()
       const state = { owned: [] as Array<{ partition: number; owner: PartitionOwner; follower: Follower }>, stopped: false }
-      const tryAcquire = () => {
+      /** true: ours; false: a live other member holds it; undefined: the store could not say (disk full, busy). */
+      const tryAcquire = (): boolean | undefined => {
         try {
           return store.acquireLease(spec.group, owner, process.pid, LEASE_TTL_MS, Date.now(), isAlive)
         } catch {
-          return false
+          return undefined
         }
       }
       const takeOwnership = async () => {
@@ -256,6 +259,9 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
       const tick = () => {
         if (state.stopped || acquiring !== undefined) return
         const held = tryAcquire()
+        // A renewal that failed to write (disk full) is not a takeover: keep what we own. The
+        // lease check inside every transaction still fences us if another member took over.
+        if (held === undefined) return
         if (held && state.owned.length === 0) {
           acquiring = takeOwnership().finally(() => (acquiring = undefined))
         } else if (!held && state.owned.length > 0) {

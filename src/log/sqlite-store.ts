@@ -10,7 +10,7 @@
  *   loss may lose the last transactions. `sqlite:path?sync=full` makes every commit fsync.
  */
 import Database from "better-sqlite3"
-import { mkdirSync } from "node:fs"
+import { accessSync, constants, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
@@ -48,6 +48,31 @@ const toRecord = (r: Row): LogRecord => ({
   timestamp: r.ts
 })
 
+/**
+ * SQLite says "unable to open database file" both for a missing directory and for a file it
+ * may not write (a read-only filesystem, a read-only -wal/-shm): say which, as a
+ * SQLITE_READONLY error when the file or its directory cannot be written.
+ */
+const explainOpenFailure = (path: string, cause: unknown): unknown => {
+  const code = (cause as { code?: unknown } | null)?.code
+  if (typeof code !== "string" || !(code.startsWith("SQLITE_CANTOPEN") || code.startsWith("SQLITE_READONLY"))) return cause
+  for (const target of [path, dirname(path)]) {
+    try {
+      accessSync(target, constants.W_OK)
+    } catch (e) {
+      const why = (e as { code?: string }).code
+      if (why !== "EROFS" && why !== "EACCES" && why !== "EPERM") continue
+      const error = new Error(
+        `${target} is not writable (${why === "EROFS" ? "read-only filesystem" : "permission denied"}); the log needs to write ${path} and its -wal and -shm files next to it`
+      )
+      ;(error as { code?: string }).code = "SQLITE_READONLY"
+      error.cause = cause
+      return error
+    }
+  }
+  return cause
+}
+
 export interface SqliteOptions {
   readonly path: string
   readonly synchronous: "NORMAL" | "FULL"
@@ -55,10 +80,17 @@ export interface SqliteOptions {
 
 export const openSqliteStore = (options: SqliteOptions): LocalStore => {
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
-  const db = new Database(options.path, { timeout: 10_000 })
-  db.pragma("journal_mode = WAL")
-  db.pragma(`synchronous = ${options.synchronous}`)
-  db.exec(SCHEMA)
+  let opened: Database.Database | undefined
+  try {
+    opened = new Database(options.path, { timeout: 10_000 })
+    opened.pragma("journal_mode = WAL")
+    opened.pragma(`synchronous = ${options.synchronous}`)
+    opened.exec(SCHEMA)
+  } catch (cause) {
+    opened?.close() // a half-opened connection would keep the file (and its mount) busy
+    throw explainOpenFailure(options.path, cause)
+  }
+  const db = opened
 
   const topicPartitions = db.prepare<[string], { partitions: number }>("SELECT partitions FROM topics WHERE name = ?")
   const insertTopic = db.prepare("INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)")

@@ -80,6 +80,18 @@ export const runsOf = (child: Child): Map<string, number> => {
   return runs
 }
 
+/** Job ids whose handler is running in `child` now (a `run` line without its `done`). */
+export const runningIn = (child: Child): Set<string> => {
+  const running = new Set<string>()
+  for (const line of child.out) {
+    const m = /^(run|done) (\S+)/.exec(line)
+    if (m === null) continue
+    if (m[1] === "run") running.add(m[2]!)
+    else running.delete(m[2]!)
+  }
+  return running
+}
+
 /** The last lines of each child's output, for failure messages. */
 export const tails = (children: ReadonlyArray<Child>, n = 8) =>
   children.map((c) => `${c.name}: ${c.out.filter((l) => !/^(run|done) /.test(l)).slice(-n).join(" | ")}`).join("\n")

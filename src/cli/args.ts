@@ -17,6 +17,8 @@ export interface OptionSpec {
   readonly type: "string" | "boolean"
   readonly short?: string
   readonly multiple?: boolean
+  /** The command cannot run without it: shown in the usage line, checked by parseCommand. */
+  readonly required?: boolean
   /** The placeholder shown in help, e.g. `<ms>`. */
   readonly value?: string
   readonly description: string
@@ -110,6 +112,9 @@ export class Args {
   }
 }
 
+/** `--name <value>`, as usage lines and messages write an option. */
+const optionUsage = (name: string, o: OptionSpec): string => `--${name}${o.value === undefined ? "" : ` ${o.value}`}`
+
 /** Parses the arguments after the command name. */
 export const parseCommand = (spec: CommandSpec, argv: ReadonlyArray<string>): Args => {
   const options = optionsOf(spec)
@@ -132,6 +137,8 @@ export const parseCommand = (spec: CommandSpec, argv: ReadonlyArray<string>): Ar
   if (parsed.positionals.length > spec.positionals.length)
     throw new UsageError(`${spec.name}: unexpected argument '${parsed.positionals[spec.positionals.length]}'`)
   for (const [name, o] of Object.entries(options))
+    if (o.required === true && !args.has(name)) throw new UsageError(`${spec.name}: missing ${optionUsage(name, o)}`)
+  for (const [name, o] of Object.entries(options))
     if (o.type === "string" && o.multiple !== true && args.string(name) === "")
       throw new UsageError(`--${name} must not be empty`)
   return args
@@ -147,7 +154,7 @@ const parseArgsMessage = (e: unknown, spec: CommandSpec): string => {
       return `${spec.name}: unknown option '${quoted ?? message}'`
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const flag = (quoted ?? "").split(" ")[0] ?? ""
-      if (/ambiguous/.test(message)) return `${flag} needs a value (write ${flag}=-5 for a value starting with '-')`
+      if (/ambiguous/.test(message)) return `${flag} needs a value (for a value that starts with '-', write ${flag}=<value>)`
       if (/argument missing/.test(message)) return `${flag} needs a value`
       return `${flag} takes no value`
     }
@@ -161,13 +168,20 @@ const parseArgsMessage = (e: unknown, spec: CommandSpec): string => {
 const pad = (s: string, width: number) => (s.length >= width ? `${s}  ` : s + " ".repeat(width - s.length))
 
 const optionLabel = (name: string, o: OptionSpec): string =>
-  `${o.short === undefined ? "    " : `-${o.short}, `}--${name}${o.value === undefined ? "" : ` ${o.value}`}`
+  `${o.short === undefined ? "    " : `-${o.short}, `}${optionUsage(name, o)}`
+
+/** The command with what it cannot run without: `add <queue> <name>`, `engine --handlers <module>`. */
+export const synopsis = (spec: CommandSpec): string =>
+  [
+    spec.name,
+    ...spec.positionals.map((p) => (p.optional === true ? `[${p.name}]` : `<${p.name}>`)),
+    ...Object.entries(spec.options)
+      .filter(([, o]) => o.required === true)
+      .map(([name, o]) => optionUsage(name, o))
+  ].join(" ")
 
 /** The usage line of a command. */
-export const usageLine = (spec: CommandSpec): string => {
-  const pos = spec.positionals.map((p) => (p.optional === true ? `[${p.name}]` : `<${p.name}>`)).join(" ")
-  return `jobledger ${spec.name}${pos === "" ? "" : ` ${pos}`} [options]`
-}
+export const usageLine = (spec: CommandSpec): string => `jobledger ${synopsis(spec)} [options]`
 
 /** `jobledger <command> --help`. */
 export const commandHelp = (spec: CommandSpec, logDefault: string): string => {

@@ -97,6 +97,25 @@ export const openQueue = async <Data = unknown>(
   return queue
 }
 
+/**
+ * Runs `use` with a JobQueue on `log` opened for this command alone, and closes it whatever
+ * happens. `readOnly` commands first refuse a SQLite path with no log (see requireExistingLog).
+ */
+export const withQueue = async <T>(
+  name: string,
+  log: string,
+  use: (queue: JobQueue) => Promise<T>,
+  options: { readonly readOnly?: boolean } = {}
+): Promise<T> => {
+  if (options.readOnly === true) requireExistingLog(log)
+  const queue = await openQueue(name, log)
+  try {
+    return await use(queue)
+  } finally {
+    await closeQueue(queue)
+  }
+}
+
 /** Closes a queue (engine included, waiting up to `graceMs` for its jobs); never throws. */
 export const closeQueue = async (queue: JobQueue<any>, graceMs = 0): Promise<void> => {
   await withTimeout(queue.close({ graceMs }), graceMs + CLOSE_TIMEOUT_MS, "close timed out").catch(() => undefined)

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs"
 import { DEFAULT_LOG_URL, resolveLogUrl } from "../log/log-url.ts"
-import { type CommandSpec, commandHelp, parseCommand } from "./args.ts"
+import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
 import { add, addBulk } from "./commands/add.ts"
 import { pause, resume, retry } from "./commands/control.ts"
 import { engine } from "./commands/engine.ts"
@@ -13,7 +13,16 @@ import { replay } from "./commands/replay.ts"
 import { CliFailure, EXIT, UsageError, messageOf } from "./errors.ts"
 import { type Output, processOutput } from "./output.ts"
 
-export const COMMANDS: ReadonlyArray<CommandSpec> = [engine, add, addBulk, stats, jobs, job, retry, pause, resume, replay]
+/** The commands, in the groups `jobledger --help` lists them in. */
+const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
+  ["Run jobs", [engine]],
+  ["Add jobs", [add, addBulk]],
+  ["Read a queue (from its log, in any process)", [stats, jobs, job]],
+  ["Control (appended to the log; the queue's engine applies them)", [retry, pause, resume]],
+  ["Audit", [replay]]
+]
+
+export const COMMANDS: ReadonlyArray<CommandSpec> = GROUPS.flatMap(([, commands]) => commands)
 
 const version = (): string => {
   try {
@@ -31,30 +40,30 @@ const logDefault = (): string => {
 
 /** `jobledger --help`. */
 export const mainHelp = (): string => {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 3
+  const width = Math.max(...COMMANDS.map((c) => synopsis(c).length)) + 2
   return [
     "jobledger — an event-sourced background job engine. Every job's life is a sequence of",
-    "events in a log (a SQLite file, or Apache Kafka); stats, job views and audits are",
+    "events in a log (a SQLite file or Apache Kafka); stats, job views and audits are",
     "rebuilt from it.",
     "",
     "Usage: jobledger <command> [arguments] [options]",
-    "",
-    "Commands:",
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...GROUPS.flatMap(([title, commands]) => ["", `${title}:`, ...commands.map((c) => `  ${synopsis(c).padEnd(width)}${c.summary}`)]),
     "",
     "Options of every command:",
-    "  --log <url>   sqlite:<path>, kafka://host:port[,host:port] or memory: (this process only)",
+    "  --log <url>   sqlite:<path>, kafka://host:port[,host:port], or memory: (one process)",
     `                default: ${logDefault()}`,
-    "  --json        print JSON (commands that print data)",
-    "  -h, --help    help of a command: jobledger <command> --help",
+    "  --json        print JSON instead of text (every command that prints data)",
+    "  -h, --help    the command's own options and examples: jobledger <command> --help",
     "",
     "Examples:",
-    "  jobledger engine --handlers ./handlers.ts            # run the handlers; Ctrl-C stops gracefully",
+    "  jobledger engine --handlers ./handlers.ts     # Ctrl-C stops it gracefully",
     `  jobledger add email send-email --data '{"to":"ada@example.com"}'`,
     "  jobledger stats email --watch",
     "  jobledger replay email --verify --log kafka://localhost:9092",
     "",
-    "Exit status: 0 success, 1 failed (not found, audit problems, log unreachable), 2 bad usage."
+    "Environment: JOBLEDGER_LOG (the default log), JOBLEDGER_CONNECT_TIMEOUT_MS (how long to",
+    "wait for Kafka, default 10000), JOBLEDGER_DEBUG=1 (stack traces of unexpected errors).",
+    "Exit status: 0 ok; 1 failed (not found, audit problems, log unreachable); 2 bad usage."
   ].join("\n")
 }
 

@@ -7,7 +7,8 @@
 import { emptyHistory, evolveHistory, type TimelineEntry } from "../../projections/history.ts"
 import { decodeEvent } from "../codec.ts"
 import { type EventLogService, topicsOf } from "../log/event-log.ts"
-import type { ReplayedEvent } from "../read/replay.ts"
+import { toJob } from "../job.ts"
+import type { ReplayResult, ReplayedEvent } from "../read/replay.ts"
 import { run } from "../run.ts"
 import type { Job } from "../types.ts"
 import { attempts, compact, isoTime, table } from "./output.ts"
@@ -16,6 +17,12 @@ export interface JobTimeline {
   /** The partition holding the job's events (one job's life stays on one partition). */
   readonly partition: number
   readonly entries: ReadonlyArray<TimelineEntry>
+}
+
+/** A replay's bound, as `--until` gives it. */
+export interface ReplayBound {
+  readonly untilOffset?: number
+  readonly untilTime?: number
 }
 
 const READ_BATCH = 5_000
@@ -31,7 +38,7 @@ export const queueEventsAfter = async (
   log: EventLogService,
   queue: string,
   first: ReplayedEvent,
-  bound: { readonly untilOffset?: number; readonly untilTime?: number }
+  bound: ReplayBound
 ): Promise<Array<ReplayedEvent>> => {
   const topic = topicsOf(queue).events
   const { partition } = first
@@ -75,12 +82,48 @@ export const jobTimeline = async (
   queue: string,
   jobId: string,
   kept: ReadonlyArray<ReplayedEvent>,
-  bound: { readonly untilOffset?: number; readonly untilTime?: number } = {}
+  bound: ReplayBound = {}
 ): Promise<JobTimeline | undefined> => {
   const first = kept.find((e) => e.envelope.jobId === jobId)
   if (first === undefined) return undefined
   return buildTimeline(jobId, [...kept, ...(await queueEventsAfter(log, queue, first, bound))])
 }
+
+/** One job as a replay left it: its view and its timeline. */
+export interface JobReport {
+  readonly job: Job
+  readonly timeline: JobTimeline
+}
+
+/**
+ * The job `jobId` from a replay made with `{ jobId }` (and the same `bound`); `undefined`
+ * when no event up to the bound names it. `job` and `replay --job` both answer with it.
+ */
+export const jobReport = async (
+  log: EventLogService,
+  queue: string,
+  jobId: string,
+  replay: ReplayResult,
+  bound: ReplayBound = {}
+): Promise<JobReport | undefined> => {
+  const view = replay.projection.get(jobId)
+  if (view === undefined) return undefined
+  const timeline = await jobTimeline(log, queue, jobId, replay.timeline, bound)
+  return timeline === undefined ? undefined : { job: toJob(view), timeline }
+}
+
+/** A job report for people: the view's fields, then the timeline table. */
+export const jobReportLines = (report: JobReport, partitions: number): Array<string> => [
+  ...jobLines(report.job),
+  "",
+  "timeline:",
+  ...timelineLines(report.timeline, partitions)
+]
+
+/** Where a record is: its offset, prefixed with its partition when the topic has several. */
+export const positionHeader = (partitions: number): string => (partitions > 1 ? "PARTITION/OFFSET" : "OFFSET")
+export const position = (partition: number | undefined, offset: number, partitions: number): string =>
+  partitions > 1 && partition !== undefined ? `${partition}/${offset}` : String(offset)
 
 const detailText = (detail: Record<string, unknown> | undefined): string => {
   if (detail === undefined) return ""
@@ -97,9 +140,9 @@ const detailText = (detail: Record<string, unknown> | undefined): string => {
 /** The timeline as a table: offset, time, event, state, details. */
 export const timelineLines = (timeline: JobTimeline, partitions: number): Array<string> =>
   table(
-    [partitions > 1 ? "PARTITION/OFFSET" : "OFFSET", "TIME", "EVENT", "STATE", "DETAILS"],
+    [positionHeader(partitions), "TIME", "EVENT", "STATE", "DETAILS"],
     timeline.entries.map((e) => [
-      partitions > 1 ? `${timeline.partition}/${e.offset}` : String(e.offset),
+      position(timeline.partition, e.offset, partitions),
       isoTime(e.time),
       e.type,
       e.state,

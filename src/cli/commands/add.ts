@@ -12,14 +12,14 @@ import { UsageError, messageOf } from "../errors.ts"
 
 // the engine's modules load only when a command runs, so --help and usage errors are quick
 const library = async () => {
-  const [{ InvalidOptionError, resolveJobInput }, { openQueue, closeQueue }] = await Promise.all([
+  const [{ InvalidOptionError, resolveJobInput }, { withQueue }] = await Promise.all([
     import("../../options.ts"),
     import("../connect.ts")
   ])
   const asUsage = (e: unknown): never => {
     throw e instanceof InvalidOptionError ? new UsageError(messageOf(e)) : e
   }
-  return { resolveJobInput, openQueue, closeQueue, asUsage }
+  return { resolveJobInput, withQueue, asUsage }
 }
 
 /** `--data` as JSON text, or `@path` to read the JSON from a file. */
@@ -45,7 +45,7 @@ const parseData = (raw: string | undefined): unknown => {
 
 export const add: CommandSpec = {
   name: "add",
-  summary: "add one job to a queue",
+  summary: "add one job; prints its id",
   description: [
     "Appends an AddJob command to <queue>'s log and prints the new job's id (the job's",
     "details go to stderr). The engine running <queue> picks it up; nothing runs here.",
@@ -74,14 +74,13 @@ export const add: CommandSpec = {
     if (priority !== undefined) opts.priority = priority
     if (delay !== undefined) opts.delay = delay
     if (jobId !== undefined) opts.jobId = jobId
-    const { resolveJobInput, openQueue, closeQueue, asUsage } = await library()
+    const { resolveJobInput, withQueue, asUsage } = await library()
     try {
       resolveJobInput(name, data, opts)
     } catch (e) {
       asUsage(e)
     }
-    const queue = await openQueue(queueName, log)
-    try {
+    return withQueue(queueName, log, async (queue) => {
       const job = await queue.add(name, data, opts).catch(asUsage)
       if (json) out.json(job)
       else {
@@ -89,9 +88,7 @@ export const add: CommandSpec = {
         out.line(job.id)
       }
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    })
   }
 }
 
@@ -132,7 +129,7 @@ export const parseNdjson = (
 
 export const addBulk: CommandSpec = {
   name: "add-bulk",
-  summary: "add the jobs of an NDJSON file, all or none",
+  summary: "add one job per NDJSON line, all or none",
   description: [
     "Reads one job per line, {\"name\": …, \"data\": …, \"opts\"?: {priority, delay, jobId, metadata}},",
     "from <file> ('-' for stdin), checks every line, then adds them all in one append.",
@@ -153,10 +150,9 @@ export const addBulk: CommandSpec = {
     } catch (e) {
       throw new UsageError(`cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? messageOf(e)})`)
     }
-    const { resolveJobInput, openQueue, closeQueue, asUsage } = await library()
+    const { resolveJobInput, withQueue, asUsage } = await library()
     const items = parseNdjson(text, file === "-" ? "stdin" : file, resolveJobInput)
-    const queue = await openQueue(queueName, log)
-    try {
+    return withQueue(queueName, log, async (queue) => {
       const jobs: Array<Job> = items.length === 0 ? [] : await queue.addBulk(items).catch(asUsage)
       if (json) out.json(jobs)
       else {
@@ -164,8 +160,6 @@ export const addBulk: CommandSpec = {
         out.note(`added ${jobs.length} job${jobs.length === 1 ? "" : "s"} to queue '${queueName}'`)
       }
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    })
   }
 }

@@ -11,7 +11,7 @@ const connect = () => import("../connect.ts")
 
 export const retry: CommandSpec = {
   name: "retry",
-  summary: "run a failed job again, with a fresh retry budget",
+  summary: "run a failed job again (fresh retry budget)",
   description: "Asks the engine to run the failed job <id> of <queue> again. Exits 1 if the job does not exist or is not failed.",
   positionals: [{ name: "queue" }, { name: "id" }],
   options: {},
@@ -19,9 +19,8 @@ export const retry: CommandSpec = {
   examples: ["jobledger retry email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77"],
   run: async ({ args, log, json, out }) => {
     const [queueName, id] = args.positionals as [string, string]
-    const [{ closeQueue, openQueue }, { InvalidOptionError }] = await Promise.all([connect(), import("../../options.ts")])
-    const queue = await openQueue(queueName, log)
-    try {
+    const [{ withQueue }, { InvalidOptionError }] = await Promise.all([connect(), import("../../options.ts")])
+    return withQueue(queueName, log, async (queue) => {
       await queue.retry(id).catch((e) => {
         // unknown or not failed: the check failed, the command line was fine
         throw e instanceof InvalidOptionError ? new CliFailure(messageOf(e)) : e
@@ -29,15 +28,13 @@ export const retry: CommandSpec = {
       if (json) out.json({ queue: queueName, job: id, retried: true })
       else out.line(`retry of job ${id} in queue '${queueName}' requested`)
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    })
   }
 }
 
 const queueCommand = (action: "pause" | "resume"): CommandSpec => ({
   name: action,
-  summary: action === "pause" ? "stop starting jobs of a queue (running ones finish)" : "start jobs of a paused queue again",
+  summary: action === "pause" ? "stop starting jobs (running ones finish)" : "start jobs again after pause",
   description:
     action === "pause"
       ? "Pauses <queue>: running jobs finish, waiting jobs become paused and none starts until 'jobledger resume'."
@@ -48,16 +45,13 @@ const queueCommand = (action: "pause" | "resume"): CommandSpec => ({
   examples: [`jobledger ${action} email`],
   run: async ({ args, log, json, out }) => {
     const [queueName] = args.positionals as [string]
-    const { closeQueue, openQueue } = await connect()
-    const queue = await openQueue(queueName, log)
-    try {
+    const { withQueue } = await connect()
+    return withQueue(queueName, log, async (queue) => {
       await (action === "pause" ? queue.pause() : queue.resume())
       if (json) out.json({ queue: queueName, paused: action === "pause" })
       else out.line(`queue '${queueName}' ${action === "pause" ? "paused" : "resumed"} (the engine applies it)`)
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    })
   }
 })
 

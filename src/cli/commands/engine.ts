@@ -35,7 +35,7 @@ export const engine: CommandSpec = {
   ].join("\n"),
   positionals: [],
   options: {
-    handlers: { type: "string", value: "<module>", description: "the handlers module (required)" },
+    handlers: { type: "string", required: true, value: "<module>", description: "the handlers module (.ts, .mts, .js or .mjs; required)" },
     queue: { type: "string", short: "q", multiple: true, value: "<name>", description: "run only this queue of the module (repeatable; default: all)" },
     concurrency: { type: "string", short: "c", value: "<n>", description: "jobs running at once per queue (overrides the module's options)" },
     grace: { type: "string", value: "<ms>", description: `on shutdown, wait this long for running jobs (default: ${DEFAULT_GRACE_MS})` },
@@ -47,8 +47,7 @@ export const engine: CommandSpec = {
     "jobledger engine --handlers ./handlers.ts --queue email --concurrency 20 --log kafka://localhost:9092"
   ],
   run: async ({ args, log, out }) => {
-    const path = args.string("handlers")
-    if (path === undefined) throw new UsageError("engine: missing --handlers <module>")
+    const path = args.string("handlers")!
     const concurrency = args.number("concurrency", { min: 1, integer: true })
     const graceMs = args.number("grace", { min: 0 }) ?? DEFAULT_GRACE_MS
     const verbose = args.flag("verbose")

@@ -15,7 +15,7 @@ const STATES: ReadonlyArray<JobState> = ["waiting", "active", "completed", "fail
 
 export const stats: CommandSpec = {
   name: "stats",
-  summary: "count a queue's jobs by state (--watch to follow)",
+  summary: "count jobs by state (--watch to follow)",
   description: [
     "Prints how many jobs of <queue> are waiting, active, completed, failed, delayed and",
     "paused, from the projection of its log. --watch prints them again every second until",
@@ -31,10 +31,8 @@ export const stats: CommandSpec = {
   run: async ({ args, log, json, out }) => {
     const [queueName] = args.positionals as [string]
     const interval = args.number("interval", { min: 50 }) ?? 1_000
-    const { closeQueue, nextSignal, openQueue, requireExistingLog } = await connect()
-    requireExistingLog(log)
-    const queue = await openQueue(queueName, log)
-    try {
+    const { nextSignal, withQueue } = await connect()
+    return withQueue(queueName, log, async (queue) => {
       if (!args.flag("watch")) {
         const counts = statsObject(await queue.stats())
         if (json) out.json(counts)
@@ -57,15 +55,13 @@ export const stats: CommandSpec = {
         stop.dispose()
       }
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    }, { readOnly: true })
   }
 }
 
 export const jobs: CommandSpec = {
   name: "jobs",
-  summary: "list a queue's jobs, most recently updated first",
+  summary: "list jobs, most recently updated first",
   description: "Lists the jobs of <queue> (or only those in --state) as a table: id, name, state, attempts, updated.",
   positionals: [{ name: "queue" }],
   options: {
@@ -80,10 +76,8 @@ export const jobs: CommandSpec = {
     if (state !== undefined && !STATES.includes(state as JobState))
       throw new UsageError(`--state must be one of ${STATES.join(", ")} (got '${state}')`)
     const limit = args.number("limit", { min: 0, integer: true }) ?? 50
-    const { closeQueue, openQueue, requireExistingLog } = await connect()
-    requireExistingLog(log)
-    const queue = await openQueue(queueName, log)
-    try {
+    const { withQueue } = await connect()
+    return withQueue(queueName, log, async (queue) => {
       const all = [...(await queue.store.list(state as JobState | undefined))].sort((a, b) => b.updatedAt - a.updatedAt)
       const shown = limit === 0 ? all : all.slice(0, limit)
       if (json) out.json(shown)
@@ -94,15 +88,13 @@ export const jobs: CommandSpec = {
         if (shown.length < all.length) out.note(`… ${all.length - shown.length} more (--limit 0 shows all)`)
       }
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    }, { readOnly: true })
   }
 }
 
 export const job: CommandSpec = {
   name: "job",
-  summary: "show one job and its full timeline from the log",
+  summary: "one job and its full timeline",
   description: [
     "Replays <queue>'s log and prints the job <id> and every event of its life: offset, time,",
     "event, the state the job machine gives it, and details. Exits 1 if there is no such job."
@@ -113,18 +105,19 @@ export const job: CommandSpec = {
   examples: ["jobledger job email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77", "jobledger job email welcome-42 --json"],
   run: async ({ args, log, json, out }) => {
     const [queueName, id] = args.positionals as [string, string]
-    const [{ closeQueue, openLog, openQueue, requireExistingLog }, { replayFromLog }, { toJob }, { jobLines, jobTimeline, timelineLines }] =
-      await Promise.all([connect(), import("../../read/replay.ts"), import("../../job.ts"), import("../timeline.ts")])
+    const [{ openLog, requireExistingLog, withQueue }, { replayFromLog }, { jobLines, jobReport, jobReportLines }] = await Promise.all([
+      connect(),
+      import("../../read/replay.ts"),
+      import("../timeline.ts")
+    ])
     requireExistingLog(log)
     const opened = await openLog(log)
     try {
       const replay = await replayFromLog(opened.log, queueName, { jobId: id })
-      const view = replay.projection.get(id)
-      const timeline = await jobTimeline(opened.log, queueName, id, replay.timeline)
-      if (view !== undefined && timeline !== undefined) {
-        const jobOut = toJob(view)
-        if (json) out.json({ job: jobOut, partition: timeline.partition, timeline: timeline.entries })
-        else out.line([`job in queue '${queueName}'`, ...jobLines(jobOut), "", "timeline:", ...timelineLines(timeline, replay.partitions)].join("\n"))
+      const report = await jobReport(opened.log, queueName, id, replay)
+      if (report !== undefined) {
+        if (json) out.json({ job: report.job, partition: report.timeline.partition, timeline: report.timeline.entries })
+        else out.line([`job in queue '${queueName}'`, ...jobReportLines(report, replay.partitions)].join("\n"))
         return 0
       }
     } finally {
@@ -132,15 +125,12 @@ export const job: CommandSpec = {
     }
     // no event names the job: it may be added (its AddJob command is in the log) but not yet
     // accepted by an engine, which the queue's store shows
-    const queue = await openQueue(queueName, log)
-    try {
+    return withQueue(queueName, log, async (queue) => {
       const pending = await queue.store.get(id)
       if (pending === undefined) throw new CliFailure(`job '${id}' not found in queue '${queueName}'`)
       if (json) out.json({ job: pending, partition: null, timeline: [] })
       else out.line([`job in queue '${queueName}'`, ...jobLines(pending), "", "timeline: no events yet (added; no engine has accepted it yet)"].join("\n"))
       return 0
-    } finally {
-      await closeQueue(queue)
-    }
+    })
   }
 }

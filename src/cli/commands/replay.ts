@@ -24,7 +24,7 @@ export const parseUntil = (raw: string): { untilOffset: number } | { untilTime: 
 
 export const replay: CommandSpec = {
   name: "replay",
-  summary: "rebuild a queue's state from its log; --verify audits every transition",
+  summary: "state as of any point; --verify audits the log",
   description: [
     "Replays <queue>'s events and prints the stats they lead to (or, with --job, that job's",
     "view and timeline), as of now or as of --until. --verify re-runs every job's events",
@@ -47,10 +47,9 @@ export const replay: CommandSpec = {
     const jobId = args.string("job")
     const verify = args.flag("verify")
     // the engine's modules load only when a command runs, so --help and usage errors are quick
-    const [{ openLog, requireExistingLog }, { replayFromLog }, { toJob }, { jobLines, jobTimeline, timelineLines }] = await Promise.all([
+    const [{ openLog, requireExistingLog }, { replayFromLog }, { jobReport, jobReportLines, position, positionHeader }] = await Promise.all([
       import("../connect.ts"),
       import("../../read/replay.ts"),
-      import("../../job.ts"),
       import("../timeline.ts")
     ])
     requireExistingLog(log)
@@ -64,9 +63,8 @@ export const replay: CommandSpec = {
         onProgress: progress.update
       }
       const result = await replayFromLog(opened.log, queueName, options).finally(progress.done)
-      const timeline = jobId === undefined ? undefined : await jobTimeline(opened.log, queueName, jobId, result.timeline, until ?? {})
-      const view = jobId === undefined ? undefined : result.projection.get(jobId)
-      if (jobId !== undefined && (view === undefined || timeline === undefined))
+      const report = jobId === undefined ? undefined : await jobReport(opened.log, queueName, jobId, result, until)
+      if (jobId !== undefined && report === undefined)
         throw new CliFailure(`job '${jobId}' not found in queue '${queueName}'${untilRaw === undefined ? "" : " at that point of the log"}`)
       const issues: ReadonlyArray<VerifyIssue> = result.verify?.issues ?? []
       const failed = verify && (issues.length > 0 || result.undecodable.length > 0)
@@ -79,16 +77,15 @@ export const replay: CommandSpec = {
           events: result.events,
           partitions: result.partitions,
           stats: statsObject(result.stats),
-          ...(jobId === undefined ? {} : { job: view === undefined ? null : toJob(view), timeline: timeline?.entries ?? [] }),
+          ...(report === undefined ? {} : { job: report.job, partition: report.timeline.partition, timeline: report.timeline.entries }),
           undecodable: result.undecodable,
           ...(result.verify === undefined ? {} : { verify: result.verify })
         })
       } else {
         const asOf = until === undefined ? "" : "untilOffset" in until ? ` up to offset ${until.untilOffset}` : ` up to ${isoTime(until.untilTime)}`
         const lines = [`replayed ${plural(result.events, "event")} of queue '${queueName}'${asOf} (${plural(result.partitions, "partition")}, ${opened.log.url})`]
-        if (jobId === undefined) lines.push(...statsLines(statsObject(result.stats)))
-        else if (view !== undefined && timeline !== undefined)
-          lines.push(...jobLines(toJob(view)), "", "timeline:", ...timelineLines(timeline, result.partitions))
+        if (report === undefined) lines.push(...statsLines(statsObject(result.stats)))
+        else lines.push(...jobReportLines(report, result.partitions))
         for (const u of result.undecodable) lines.push(`undecodable record at partition ${u.partition} offset ${u.offset}: ${u.reason.split("\n")[0]}`)
         if (result.verify !== undefined) {
           const v = result.verify
@@ -96,10 +93,8 @@ export const replay: CommandSpec = {
           if (issues.length === 0) lines.push(`verify: OK — ${of}, every transition legal, no duplicate, no gap`)
           else {
             lines.push(`verify: ${plural(issues.length, "problem")} in ${of}`)
-            const many = result.partitions > 1
-            const at = (i: VerifyIssue) => (many && i.partition !== undefined ? `${i.partition}/${i.offset}` : String(i.offset))
-            const rows = issues.map((i) => [at(i), i.jobId ?? "(queue)", i.kind, i.message])
-            lines.push(...table([many ? "PARTITION/OFFSET" : "OFFSET", "JOB", "PROBLEM", "DETAILS"], rows).map((l) => `  ${l}`))
+            const rows = issues.map((i) => [position(i.partition, i.offset, result.partitions), i.jobId ?? "(queue)", i.kind, i.message])
+            lines.push(...table([positionHeader(result.partitions), "JOB", "PROBLEM", "DETAILS"], rows).map((l) => `  ${l}`))
           }
         }
         out.line(lines.join("\n"))

@@ -4,11 +4,12 @@
  * Kafka when KAFKA_BROKERS is set. Every child runs from a temporary working directory, so
  * the bin is shown to work from any cwd.
  *
- * One engine process serves the suite's queues (one queue per test); the SIGTERM test
- * starts its own. Waits use `stats --watch --json` (one process, a line per interval)
- * rather than sleeps.
+ * One engine process serves the suite's queues (one queue per test) and is stopped with
+ * SIGINT at the end; the SIGTERM test starts its own. Waits use `stats --watch --json` (one
+ * process, a line per interval) rather than sleeps.
  */
 import Database from "better-sqlite3"
+import kafkajs from "kafkajs"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, writeFileSync } from "node:fs"
@@ -168,17 +169,46 @@ class Engine {
 // ---------------------------------------------------------------- backends
 
 interface CliBackend {
-  readonly name: string
+  readonly name: "sqlite" | "kafka"
   /** The suite's log. */
   readonly log: () => string
-  /** The SQLite file of the log, to append raw records (SQLite only). */
-  readonly file?: string
+  /**
+   * Appends one raw record to a topic partition behind jobledger's back (no engine, no
+   * checks), as a corrupting writer would; resolves with its offset.
+   */
+  readonly appendRaw: (topic: string, partition: number, key: string, value: string) => Promise<number>
 }
 
 const sqliteFile = join(mkdtempSync(join(tmpdir(), "jobledger-cli-")), "jobs.db")
+
+const sqliteAppend = async (topic: string, partition: number, key: string, value: string): Promise<number> => {
+  const db = new Database(sqliteFile, { timeout: 10_000 })
+  try {
+    return db.transaction(() => {
+      const { next } = db.prepare("SELECT COALESCE(MAX(offset) + 1, 0) AS next FROM records WHERE topic = ? AND partition = ?").get(topic, partition) as { next: number }
+      db.prepare("INSERT INTO records (topic, partition, offset, key, value, ts) VALUES (?, ?, ?, ?, ?, ?)").run(topic, partition, next, key, value, Date.now())
+      return next
+    })()
+  } finally {
+    db.close()
+  }
+}
+
+/** A plain (non-transactional) kafkajs producer: its record is visible to read_committed readers at once. */
+const kafkaAppend = async (topic: string, partition: number, key: string, value: string): Promise<number> => {
+  const producer = new kafkajs.Kafka({ brokers: kafkaBrokers!.split(","), logLevel: kafkajs.logLevel.NOTHING }).producer()
+  await producer.connect()
+  try {
+    const [sent] = await producer.send({ topic, acks: -1, messages: [{ partition, key, value }] })
+    return Number(sent!.baseOffset)
+  } finally {
+    await producer.disconnect()
+  }
+}
+
 const cliBackends: ReadonlyArray<CliBackend> = [
-  { name: "sqlite", log: () => `sqlite:${sqliteFile}`, file: sqliteFile },
-  ...(kafkaBrokers === undefined ? [] : [{ name: "kafka", log: () => `kafka://${kafkaBrokers}` }])
+  { name: "sqlite", log: () => `sqlite:${sqliteFile}`, appendRaw: sqliteAppend },
+  ...(kafkaBrokers === undefined ? [] : [{ name: "kafka" as const, log: () => `kafka://${kafkaBrokers}`, appendRaw: kafkaAppend }])
 ]
 
 describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
@@ -198,8 +228,9 @@ describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
 
   afterAll(async () => {
     if (engine === undefined) return // beforeAll failed and said why
-    const exit = await engine.stop("SIGTERM")
+    const exit = await engine.stop("SIGINT")
     expect(exit.code, engine.stderr).toBe(0)
+    expect(engine.stderr).toMatch(/engine stopping \(SIGINT\)[\s\S]*engine stopped/)
   }, TEST_TIMEOUT_MS)
 
   it(
@@ -281,14 +312,22 @@ describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
       expectCleanError(badRun, 2, /line 2: not valid JSON/)
       expectCleanError(badOptsRun, 2, /line 3: delay must be/)
 
-      const added = await cli(["add-bulk", q.bulk, good, "--log", log])
+      const [added, fromStdin] = await Promise.all([
+        cli(["add-bulk", q.bulk, good, "--log", log]),
+        cli(["add-bulk", q.bulk, "-", "--json", "--log", log], { input: '{"name":"echo","data":"a"}\n{"name":"echo","opts":{"jobId":"bulk-b"}}\n' })
+      ])
       expect(added.code, added.stderr).toBe(0)
       expect(added.stdout.trim().split("\n")).toHaveLength(3)
       expect(added.stderr).toMatch(/added 3 jobs/)
+      expect(fromStdin.code, fromStdin.stderr).toBe(0)
+      expect(json<Array<{ id: string; data: unknown }>>(fromStdin)).toEqual([
+        expect.objectContaining({ data: "a" }),
+        expect.objectContaining({ id: "bulk-b", data: null })
+      ])
 
-      // exactly the good file's jobs: the bad files added nothing
-      const stats = await watchStats(q.bulk, log, (s) => s.completed === 3, "3 completed jobs")
-      expect(stats).toEqual({ waiting: 0, active: 0, completed: 3, failed: 0, delayed: 0, paused: 0 })
+      // exactly the good jobs: the bad files added nothing
+      const stats = await watchStats(q.bulk, log, (s) => s.completed === 5, "5 completed jobs")
+      expect(stats).toEqual({ waiting: 0, active: 0, completed: 5, failed: 0, delayed: 0, paused: 0 })
     },
     TEST_TIMEOUT_MS
   )
@@ -367,7 +406,8 @@ describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
       // the offsets of the job's events (consecutive on SQLite; Kafka's transaction markers take offsets too)
       const full = await cli(["replay", q.replay, "--job", id, "--json", "--log", log])
       expect(full.code, full.stderr).toBe(0)
-      const [added0, started1] = json<{ timeline: Array<{ offset: number }> }>(full).timeline.map((e) => String(e.offset))
+      const history = json<{ partition: number; timeline: Array<{ offset: number; seq: number }> }>(full)
+      const [added0, started1] = history.timeline.map((e) => String(e.offset))
 
       const [clean, atAdd, atStart, atTime, oneJob, now] = await Promise.all([
         cli(["replay", q.replay, "--verify", "--log", log]),
@@ -379,36 +419,60 @@ describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
       ])
       expect(clean.code, clean.stderr).toBe(0)
       expect(clean.stdout).toMatch(/verify: OK/)
+      expect(clean.stderr).toBe("") // stderr is no terminal: no progress bar
       expect(json(atAdd).stats).toMatchObject({ waiting: 1, active: 0, completed: 0 })
       expect(json(atStart).stats).toMatchObject({ waiting: 0, active: 1, completed: 0 })
       expect(json(atTime)).toMatchObject({ events: 0, stats: { waiting: 0, completed: 0 } })
       expect(json(oneJob).timeline.map((e: { type: string }) => e.type)).toEqual(["JobAdded", "JobStarted"])
       expect(json(now).stats).toMatchObject({ completed: 1 })
 
-      if (backend.file === undefined) return // appending a raw record needs the SQLite file
-      // an illegal event: a second JobCompleted for the completed job, appended raw
-      const topic = `jobledger.${q.replay}.events`
-      const db = new Database(backend.file, { timeout: 10_000 })
-      let offset: number
-      try {
-        const rows = db.prepare("SELECT offset, value FROM records WHERE topic = ? AND partition = 0 ORDER BY offset").all(topic) as Array<{ offset: number; value: string }>
-        const seq = Math.max(...rows.map((r) => JSON.parse(r.value)).filter((e) => e.jobId === id).map((e) => e.seq as number)) + 1
-        offset = rows.at(-1)!.offset + 1
-        const envelope = { v: 1, queue: q.replay, jobId: id, time: Date.now(), seq, body: { _tag: "JobCompleted", result: null } }
-        db.prepare("INSERT INTO records (topic, partition, offset, key, value, ts) VALUES (?, 0, ?, ?, ?, ?)").run(topic, offset, id, JSON.stringify(envelope), Date.now())
-      } finally {
-        db.close()
-      }
+      // an illegal event: a second JobCompleted for the completed job, with the next seq,
+      // appended raw to the job's partition
+      const seq = Math.max(...history.timeline.map((e) => e.seq)) + 1
+      const envelope = { v: 1, queue: q.replay, jobId: id, time: Date.now(), seq, body: { _tag: "JobCompleted", result: null } }
+      const { partition } = history
+      const offset = await backend.appendRaw(`jobledger.${q.replay}.events`, partition, id, JSON.stringify(envelope))
 
       const [broken, brokenJson] = await Promise.all([
         cli(["replay", q.replay, "--verify", "--log", log]),
         cli(["replay", q.replay, "--verify", "--json", "--log", log])
       ])
       expect(broken.code, broken.stderr).toBe(1)
-      expect(broken.stdout).toMatch(new RegExp(`^\\s*${offset}\\s+${id}\\s+illegal\\s+.*JobCompleted`, "m"))
-      expect(broken.stderr).toMatch(new RegExp(`first at offset ${offset}`))
+      const partitions = json(brokenJson).partitions as number
+      expect(partitions).toBe(backend.name === "sqlite" ? 1 : 3)
+      const at = partitions > 1 ? `${partition}/${offset}` : `${offset}`
+      expect(broken.stdout).toMatch(/verify: 1 problem in /)
+      expect(broken.stdout).toMatch(new RegExp(`^\\s*${at}\\s+${id}\\s+illegal\\s+.*JobCompleted`, "m"))
+      expectCleanError(broken, 1, new RegExp(`first at ${partitions > 1 ? `partition ${partition} ` : ""}offset ${offset}\\)$`))
       expect(brokenJson.code).toBe(1)
-      expect(json(brokenJson).verify.issues).toEqual([expect.objectContaining({ offset, jobId: id, kind: "illegal" })])
+      expect(json(brokenJson).verify.issues).toEqual([
+        expect.objectContaining({ offset, jobId: id, kind: "illegal", ...(partitions > 1 ? { partition } : {}) })
+      ])
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  // on Kafka, whether reading an unknown queue leaves topics behind is up to the log (see
+  // src/read/replay.ts); what the CLI prints is checked here, on SQLite, where it is cheap
+  it.runIf(backend.name === "sqlite")(
+    "replay of a queue that does not exist fails with exit 1 and creates nothing",
+    async () => {
+      const unknown = uniqueQueue("cli-unknown")
+      const runs = await Promise.all([
+        cli(["replay", unknown, "--log", log]),
+        cli(["replay", unknown, "--verify", "--json", "--log", log]),
+        cli(["replay", unknown, "--job", "some-id", "--log", log])
+      ])
+      for (const run of runs) {
+        expectCleanError(run, 1, new RegExp(`no such queue '${unknown}' on ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`))
+        expect(run.stdout).toBe("")
+      }
+      const db = new Database(sqliteFile, { readonly: true, timeout: 10_000 })
+      try {
+        expect(db.prepare("SELECT name FROM topics WHERE name LIKE ?").all(`jobledger.${unknown}.%`)).toEqual([])
+      } finally {
+        db.close()
+      }
     },
     TEST_TIMEOUT_MS
   )
@@ -464,7 +528,7 @@ describe("jobledger CLI usage", () => {
   it(
     "bad usage exits 2 with one line and a pointer to --help, never a stack trace",
     async () => {
-      const cases: Array<[Array<string>, RegExp]> = [
+      const cases: Array<[Array<string>, RegExp, string?]> = [
         [["frobnicate"], /unknown command 'frobnicate'/],
         [["stat", "q"], /unknown command 'stat' \(did you mean 'stats'\?\)/],
         [[], /missing command/],
@@ -479,9 +543,23 @@ describe("jobledger CLI usage", () => {
         [["engine", "--handlers", "./no/such/module.ts", "--log", log], /no module at/],
         [["engine", "--handlers", join(ROOT, "examples", "handlers.ts"), "--queue", "not-there", "--log", log], /--queue not-there: the handlers module has no such queue \(it has: email, images\)/],
         [["stats", "q", "--log", "ftp://nope"], /--log: unknown log/],
-        [["add", "bad queue name!", "echo", "--log", log], /queue name/]
+        [["add", "bad queue name!", "echo", "--log", log], /queue name/],
+        [["add", "q", "echo", "--data", "@/no/such/file.json", "--log", log], /--data @\/no\/such\/file\.json: cannot read the file \(ENOENT\)/],
+        [["add", "q", "echo", "--data", "", "--log", log], /--data must not be empty/],
+        [["add", "q", "echo", "--delay", "-5", "--log", log], /--delay needs a value \(for a value that starts with '-', write --delay=<value>\)/],
+        [["add", "q", "echo", "--delay=-5", "--log", log], /--delay must be a number ≥ 0 \(got '-5'\)/],
+        [["add-bulk", "q", "/no/such/jobs.ndjson", "--log", log], /cannot read '\/no\/such\/jobs\.ndjson' \(ENOENT\)/],
+        [["add-bulk", "q", "-", "--log", log], /stdin line 1: unknown field 'nam'/, '{"nam":"echo"}\n'],
+        [["jobs", "q", "--limit", "1.5", "--log", log], /--limit must be a whole number ≥ 0/],
+        [["stats", "q", "extra", "--log", log], /unexpected argument 'extra'/],
+        [["replay", "q", "--until", "--log", log], /--until needs a value/],
+        [["engine", "--handlers", join(ROOT, "examples", "handlers.ts"), "--json", "--log", log], /unknown option '--json'/],
+        [["pause", "--log", log], /pause: missing <queue>/]
       ]
-      const runs = await Promise.all(cases.map(([args]) => cli(args)))
+      // two at a time: each child loads TypeScript through tsx, and the machine may have 2 cores
+      const runs: Array<Run> = []
+      for (let i = 0; i < cases.length; i += 2)
+        runs.push(...(await Promise.all(cases.slice(i, i + 2).map(([args, , input]) => cli(args, input === undefined ? {} : { input })))))
       runs.forEach((run, i) => expectCleanError(run, 2, cases[i]![1]))
     },
     TEST_TIMEOUT_MS
@@ -490,12 +568,16 @@ describe("jobledger CLI usage", () => {
   it(
     "an unreachable Kafka broker fails with exit 1 and one clear line, within the connect timeout",
     async () => {
-      const [stats, add] = await Promise.all([
-        cli(["stats", "q", "--log", "kafka://127.0.0.1:1"], { timeoutMs: 60_000 }),
-        cli(["add", "q", "echo", "--log", "kafka://127.0.0.1:1"], { timeoutMs: 60_000 })
+      const unreachable = "kafka://127.0.0.1:1"
+      const runs = await Promise.all([
+        cli(["stats", "q", "--log", unreachable], { timeoutMs: 60_000 }),
+        cli(["add", "q", "echo", "--log", unreachable], { timeoutMs: 60_000 }),
+        cli(["replay", "q", "--verify", "--log", unreachable], { timeoutMs: 60_000 }),
+        cli(["engine", "--handlers", join(ROOT, "examples", "handlers.ts"), "--log", unreachable], { timeoutMs: 60_000 })
       ])
-      for (const run of [stats, add]) {
-        expectCleanError(run, 1, /kafka:\/\/127\.0\.0\.1:1/)
+      for (const run of runs) {
+        // kafkajs gives up (connection refused) or the CLI's connect timeout fires, whichever is first
+        expectCleanError(run, 1, /^jobledger: (kafka:\/\/127\.0\.0\.1:1: connecting failed: .*are the brokers reachable\?|could not open the log kafka:\/\/127\.0\.0\.1:1 within 10 s)/)
         expect(run.ms).toBeLessThan(30_000) // 10 s connect timeout + a slow start under load
       }
     },

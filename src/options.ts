@@ -2,6 +2,7 @@
  * Validation of everything a user hands the public API, with messages that say what to fix.
  * Invalid queue options throw at construction; invalid `add` input rejects that `add`.
  */
+import { inspect } from "node:util"
 import { isValidQueueName } from "../machines/schema.ts"
 import { type RetryPolicy, NO_RETRY } from "./engine/backoff.ts"
 import type { RateLimit } from "./engine/limiter.ts"
@@ -14,6 +15,24 @@ export class InvalidOptionError extends Error {
 
 const fail = (message: string): never => {
   throw new InvalidOptionError(message)
+}
+
+/**
+ * A value as an error message shows it. Never throws: the value may be anything a caller
+ * passed (a BigInt, a cycle, an object whose toString throws, a null-prototype object).
+ */
+const show = (value: unknown): string => {
+  try {
+    const text = typeof value === "string" || (typeof value === "object" && value !== null) ? JSON.stringify(value) : String(value)
+    if (text !== undefined) return text.length > 80 ? `${text.slice(0, 80)}…` : text
+  } catch {
+    // not JSON: fall through to a description
+  }
+  try {
+    return inspect(value, { depth: 1, breakLength: Infinity }).slice(0, 80)
+  } catch {
+    return `a ${typeof value}`
+  }
 }
 
 const isFiniteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v)
@@ -41,7 +60,7 @@ const STORE_METHODS = ["enqueue", "update", "get", "list", "stats"] as const
 
 export const validateQueueName = (name: unknown): string => {
   if (typeof name !== "string" || !isValidQueueName(name))
-    fail(`queue name must be 1–200 characters of letters, digits, '.', '_' or '-' (got ${JSON.stringify(name)})`)
+    fail(`queue name must be 1–200 characters of letters, digits, '.', '_' or '-' (got ${show(name)})`)
   return name as string
 }
 
@@ -52,7 +71,7 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
   checkKeys("JobQueue options", options as Record<string, unknown>, QUEUE_KEYS)
   const concurrency = options.concurrency ?? 5
   if (!Number.isInteger(concurrency) || concurrency < 1)
-    fail(`concurrency must be a whole number ≥ 1 (got ${String(options.concurrency)})`)
+    fail(`concurrency must be a whole number ≥ 1 (got ${show(options.concurrency)})`)
 
   let policy = NO_RETRY
   if (options.retry !== undefined) {
@@ -60,15 +79,15 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
     if (!isPlainObject(r)) fail("retry must be an object like { attempts: 3, backoff: 'exponential', delay: 1000 }")
     checkKeys("retry", r as Record<string, unknown>, ["attempts", "backoff", "delay", "maxDelay"])
     const attempts = r.attempts ?? 0
-    if (!Number.isInteger(attempts) || attempts < 0) fail(`retry.attempts must be a whole number ≥ 0 (got ${String(r.attempts)})`)
+    if (!Number.isInteger(attempts) || attempts < 0) fail(`retry.attempts must be a whole number ≥ 0 (got ${show(r.attempts)})`)
     const backoff = r.backoff ?? "fixed"
     if (backoff !== "fixed" && backoff !== "exponential")
-      fail(`retry.backoff must be 'fixed' or 'exponential' (got ${JSON.stringify(r.backoff)})`)
+      fail(`retry.backoff must be 'fixed' or 'exponential' (got ${show(r.backoff)})`)
     const delay = r.delay ?? 1000
-    if (!isFiniteNumber(delay) || delay < 0) fail(`retry.delay must be a number of ms ≥ 0 (got ${String(r.delay)})`)
+    if (!isFiniteNumber(delay) || delay < 0) fail(`retry.delay must be a number of ms ≥ 0 (got ${show(r.delay)})`)
     const maxDelay = r.maxDelay ?? Infinity
     if (typeof maxDelay !== "number" || Number.isNaN(maxDelay) || maxDelay < 0)
-      fail(`retry.maxDelay must be a number of ms ≥ 0 (got ${String(r.maxDelay)})`)
+      fail(`retry.maxDelay must be a number of ms ≥ 0 (got ${show(r.maxDelay)})`)
     policy = { attempts, backoff, delay, maxDelay }
   }
 
@@ -77,9 +96,9 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
     const l = options.limiter as Record<string, any>
     if (!isPlainObject(l)) fail("limiter must be an object like { max: 5, duration: 60000 }")
     checkKeys("limiter", l as Record<string, unknown>, ["max", "duration"])
-    if (!Number.isInteger(l.max) || l.max < 1) fail(`limiter.max must be a whole number ≥ 1 (got ${String(l.max)})`)
+    if (!Number.isInteger(l.max) || l.max < 1) fail(`limiter.max must be a whole number ≥ 1 (got ${show(l.max)})`)
     if (!isFiniteNumber(l.duration) || l.duration <= 0)
-      fail(`limiter.duration must be a number of ms > 0 (got ${String(l.duration)})`)
+      fail(`limiter.duration must be a number of ms > 0 (got ${show(l.duration)})`)
     limiter = { max: l.max, duration: l.duration }
   }
 
@@ -99,7 +118,7 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
 
   const timeout = options.timeout
   if (timeout !== undefined && (!isFiniteNumber(timeout) || timeout <= 0 || timeout > MAX_TIMEOUT_MS))
-    fail(`timeout must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${String(timeout)})`)
+    fail(`timeout must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${show(timeout)})`)
 
   return { concurrency, policy, limiter, timeoutMs: timeout, store: options.store }
 }
@@ -121,21 +140,23 @@ export interface ResolvedJobInput {
  */
 export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions | undefined): ResolvedJobInput => {
   if (typeof name !== "string" || name.length === 0 || name.length > 256)
-    fail(`job name must be a non-empty string of at most 256 characters (got ${JSON.stringify(name)})`)
+    fail(`job name must be a non-empty string of at most 256 characters (got ${show(name)})`)
   if (typeof data === "function" || typeof data === "symbol" || typeof data === "bigint")
     fail(`job data must be JSON-serializable (got a ${typeof data})`)
   const o = (opts ?? {}) as Record<string, any>
   if (!isPlainObject(o)) fail("job options must be an object")
   checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId", "timeout"])
   const priority = o.priority ?? 0
-  if (!isFiniteNumber(priority)) fail(`priority must be a finite number (got ${String(o.priority)})`)
+  if (!isFiniteNumber(priority)) fail(`priority must be a finite number (got ${show(o.priority)})`)
   const delay = o.delay ?? 0
-  if (!isFiniteNumber(delay) || delay < 0) fail(`delay must be a number of ms ≥ 0 (got ${String(o.delay)})`)
+  if (!isFiniteNumber(delay) || delay < 0) fail(`delay must be a number of ms ≥ 0 (got ${show(o.delay)})`)
   if (o.metadata !== undefined && !isPlainObject(o.metadata)) fail("metadata must be a plain object")
+  // a decoded `__proto__` key would become the metadata's prototype in other processes
+  if (o.metadata !== undefined && Object.hasOwn(o.metadata, "__proto__")) fail("metadata may not have a '__proto__' key")
   if (o.jobId !== undefined && (typeof o.jobId !== "string" || o.jobId.length === 0 || o.jobId.length > 256))
-    fail(`jobId must be a non-empty string of at most 256 characters (got ${JSON.stringify(o.jobId)})`)
+    fail(`jobId must be a non-empty string of at most 256 characters (got ${show(o.jobId)})`)
   if (o.timeout !== undefined && (!Number.isInteger(o.timeout) || o.timeout <= 0 || o.timeout > MAX_TIMEOUT_MS))
-    fail(`timeout must be a whole number of ms between 1 and ${MAX_TIMEOUT_MS} (got ${String(o.timeout)})`)
+    fail(`timeout must be a whole number of ms between 1 and ${MAX_TIMEOUT_MS} (got ${show(o.timeout)})`)
   return {
     name: name as string,
     data: data === undefined ? null : data,

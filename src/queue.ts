@@ -18,7 +18,8 @@ import { EventEmitter } from "node:events"
 import { randomUUID } from "node:crypto"
 import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope, type JobStateName } from "../machines/schema.ts"
 import type { JobView } from "../projections/job-view.ts"
-import { encode } from "./codec.ts"
+import { MAX_JSON_DEPTH, MAX_RECORD_BYTES, encode, jsonTooDeep } from "./codec.ts"
+import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
@@ -34,6 +35,8 @@ import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats,
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
 const DEFAULT_PARTITIONS = 3
+/** The largest encoded AddJob: half a log record, so its JobAdded event always fits in one. */
+const MAX_COMMAND_CHARS = MAX_RECORD_BYTES / 2
 /** How long `close()` waits for running handlers before handing them back. */
 const DEFAULT_CLOSE_GRACE_MS = 30_000
 
@@ -66,6 +69,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private readonly handlers = new Map<string, JobHandler<Data>>()
   private engine: Promise<Engine | undefined> | undefined
   private closing: Promise<void> | undefined
+  /** Releases this queue's use of the process-wide unhandled-rejection listener. */
+  private releaseRejections: (() => void) | undefined
 
   constructor(name: string, options?: QueueOptions<Data>) {
     super()
@@ -97,7 +102,8 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (typeof name !== "string" || name.length === 0) throw new InvalidOptionError("process(name, handler): name must be a non-empty string")
     if (typeof handler !== "function") throw new InvalidOptionError("process(name, handler): handler must be a function")
     if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
-    this.handlers.set(name, handler as JobHandler<Data>)
+    this.handlers.set(name, guardHandler(this.name, handler as JobHandler, (e) => this.report(e)) as JobHandler<Data>)
+    this.releaseRejections ??= useRejectionListener()
     if (this.engine === undefined) {
       this.engine = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.startEngine())
       this.engine.catch((e) => this.report(e))
@@ -253,13 +259,17 @@ export class JobQueue<Data = any> extends EventEmitter {
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
         ...(input.timeout === undefined ? {} : { timeout: input.timeout })
       }
-      records.push(this.command(id, body, id, undefined, now))
+      const record = this.command(id, body, id, undefined, now)
+      records.push(record)
+      // the job as the log carries it (JSON): a Date is a string, a Map is {}, later
+      // mutations of the caller's object change nothing
+      const carried = (record.parsed as CommandEnvelope).body as typeof body
       const paused = readModel.queuePaused
       const state: JobStateName = input.delay > 0 ? "delayed" : paused ? "paused" : "waiting"
       jobs.push({
         id,
         name: input.name,
-        data: input.data as Data,
+        data: carried.data as Data,
         state,
         attemptsMade: 0,
         maxAttempts: this.options.policy.attempts,
@@ -267,7 +277,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         createdAt: now,
         runAt: now + input.delay,
         updatedAt: now,
-        ...(input.metadata === undefined ? {} : { metadata: input.metadata })
+        ...(carried.metadata === undefined ? {} : { metadata: carried.metadata as Record<string, any> })
       })
     }
     await this.appendCommands(records)
@@ -283,7 +293,17 @@ export class JobQueue<Data = any> extends EventEmitter {
     } catch (e) {
       throw new InvalidOptionError(`job data cannot be serialized to JSON: ${(e as Error).message}`)
     }
-    return partition === undefined ? { key, value, parsed: envelope } : { key, value, partition, parsed: envelope }
+    // The engine refuses (dead-letters) records it cannot decode: refuse them here instead,
+    // with room left for the event that will carry the same data (JobAdded).
+    if (value.length > MAX_COMMAND_CHARS)
+      throw new InvalidOptionError(`job is ${value.length} characters of JSON; the limit is ${MAX_COMMAND_CHARS} (keep big payloads elsewhere and pass a reference)`)
+    if (jsonTooDeep(value)) throw new InvalidOptionError(`job data is nested deeper than ${MAX_JSON_DEPTH} levels`)
+    // In-process readers (the engine, the read model) take `parsed` instead of decoding
+    // `value`: it must be what every other process decodes, not the caller's live object.
+    const parsed = body._tag === "AddJob" ? (JSON.parse(value) as CommandEnvelope) : envelope
+    if (parsed.body._tag === "AddJob" && !("data" in parsed.body))
+      throw new InvalidOptionError("job data cannot be serialized to JSON: it serializes to nothing (a toJSON returning undefined?)")
+    return partition === undefined ? { key, value, parsed } : { key, value, partition, parsed }
   }
 
   private async appendCommands(records: ReadonlyArray<OutgoingRecord>): Promise<void> {
@@ -307,6 +327,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   private async shutdown(graceMs: number): Promise<void> {
     const engine = await this.engine?.catch(() => undefined)
     await engine?.close(graceMs)
+    this.releaseRejections?.()
     const opened = await this.opened.catch(() => undefined)
     await opened?.readModel.close()
     await this.runtime.dispose()

@@ -5,6 +5,8 @@
  * Disk faults need a small filesystem: see disk-faults.int.test.ts.
  */
 import { ManagedRuntime } from "effect"
+import { spawnSync } from "node:child_process"
+import { join } from "node:path"
 import fc from "fast-check"
 import { afterEach, describe, expect, it } from "vitest"
 import { InvalidOptionError, type Job, type JobOptions, JobQueue, QueueLogError, replayQueue } from "../src/index.ts"
@@ -383,4 +385,30 @@ describe.each(localBackends)("reliability on $name", (backend) => {
       }
     }, 120_000)
   })
+})
+
+describe("unhandled rejections in an engine process of its own (no test runner listening)", () => {
+  const fixture = join(import.meta.dirname, "fixtures", "rejecting-engine.ts")
+  const runFixture = (mode: string) =>
+    spawnSync(process.execPath, ["--import", "tsx", fixture, mode], { cwd: join(import.meta.dirname, ".."), encoding: "utf8", timeout: 30_000 })
+
+  it("rejections leaked by handlers fail their jobs; the process keeps running and exits normally", () => {
+    const result = runFixture("handler")
+    expect(result.status, result.stderr).toBe(0)
+    const [states, closed] = result.stdout.trim().split("\n")
+    expect(JSON.parse(states!)).toEqual([
+      { name: "leaks", state: "failed", error: "UnhandledRejectionError" },
+      { name: "leaks", state: "failed", error: "UnhandledRejectionError" },
+      { name: "leaks", state: "failed", error: "UnhandledRejectionError" },
+      { name: "fine", state: "completed" }
+    ])
+    expect(closed).toBe("closed")
+  }, 40_000)
+
+  it("a rejection outside any handler keeps Node's behaviour: the process dies with it", () => {
+    const result = runFixture("outside")
+    expect(result.status).toBe(1)
+    expect(result.stderr).toContain("not from any handler")
+    expect(result.stdout).not.toContain("closed")
+  }, 40_000)
 })

@@ -168,14 +168,22 @@ export interface KafkaLogOptions {
 const isQueueTopic = (topic: string) => /^jobledger\..+\.(commands|events)$/.test(topic)
 
 /** Errors of topic creation or metadata that go away once the controller and leaders settle. */
-const SETTLING_ERRORS = new Set([...LEADER_ERRORS, "NOT_CONTROLLER", "REQUEST_TIMED_OUT", "COORDINATOR_NOT_AVAILABLE", "BROKER_NOT_AVAILABLE"])
+const SETTLING_ERRORS = new Set([
+  ...LEADER_ERRORS,
+  "NOT_CONTROLLER",
+  "REQUEST_TIMED_OUT",
+  "COORDINATOR_NOT_AVAILABLE",
+  "COORDINATOR_LOAD_IN_PROGRESS",
+  "NOT_COORDINATOR",
+  "BROKER_NOT_AVAILABLE"
+])
 const PERMANENT_CREATE_ERRORS = new Set(["INVALID_REPLICATION_FACTOR", "INVALID_PARTITIONS", "INVALID_TOPIC_EXCEPTION", "POLICY_VIOLATION", "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "INVALID_CONFIG", "INVALID_REQUEST"])
 const settling = (error: unknown) => {
   const causes = causesOf(error)
   if (causes.some((c) => c.type !== undefined && PERMANENT_CREATE_ERRORS.has(c.type))) return false
   return isTransient(error) || causes.some((c) => c.type !== undefined && SETTLING_ERRORS.has(c.type))
 }
-/** Waits between attempts of topic creation: 0.2, 0.4, 0.8, 1.6, 2, 2, … s — about 20 s in all. */
+/** Waits between attempts of topic creation and offset reads: 0.2, 0.4, 0.8, 1.6, 2, 2, … s — about 20 s in all. */
 const CREATE_RETRY_DELAYS_MS = [200, 400, 800, 1_600, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000, 2_000]
 
 const replicationFactor = (options: KafkaLogOptions): number | undefined => {
@@ -286,7 +294,11 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
   }
 
   const committed = async (group: string, topic: string, partition: number): Promise<number> => {
-    const [entry] = await admin.fetchOffsets({ groupId: group, topics: [topic] })
+    // A fresh broker answers COORDINATOR_LOAD_IN_PROGRESS while it loads __consumer_offsets
+    // (seconds on Kafka 4.x), longer than kafkajs's own retries: wait for it to settle.
+    const [entry] = await settled(`reading the committed offsets of group ${group}`, () =>
+      admin.fetchOffsets({ groupId: group, topics: [topic] })
+    )
     const found = entry?.partitions.find((p) => p.partition === partition)
     return found === undefined ? -1 : Number(found.offset)
   }

@@ -71,33 +71,8 @@ const protoInMetadata = (json: unknown): string | undefined => {
     : undefined
 }
 
-const decodeCommandText = (raw: string): Decoded<CommandEnvelope> =>
+export const decodeCommand = (raw: string): Decoded<CommandEnvelope> =>
   parse(raw, decodeCommandEnvelope, raw.includes('"__proto__"') ? protoInMetadata : undefined)
-
-/**
- * Recently decoded commands, by their text. In an engine process the same command record is
- * read twice, by the engine and by the read model, usually moments apart; decoding costs
- * ~7 µs and ~7 KB of garbage, so the second read reuses the first's result. Decoded values
- * are never mutated (envelopes are readonly), so sharing one is safe. Bounded: the oldest
- * entry goes when full.
- */
-const recentCommands = new Map<string, Decoded<CommandEnvelope>>()
-const RECENT_COMMANDS = 8_192
-/** Longer texts are not memoized: hashing them costs about what decoding saves. */
-const MEMO_MAX_CHARS = 4_096
-
-export const decodeCommand = (raw: string): Decoded<CommandEnvelope> => {
-  if (raw.length > MEMO_MAX_CHARS) return decodeCommandText(raw)
-  const known = recentCommands.get(raw)
-  if (known !== undefined) {
-    recentCommands.delete(raw) // read twice: not needed again soon
-    return known
-  }
-  const decoded = decodeCommandText(raw)
-  if (recentCommands.size >= RECENT_COMMANDS) recentCommands.delete(recentCommands.keys().next().value!)
-  recentCommands.set(raw, decoded)
-  return decoded
-}
 export const decodeEvent = (raw: string): Decoded<EventEnvelope> => parse(raw, decodeEventEnvelope)
 
 /** Our own envelopes are typed; encoding them is JSON and cannot fail for values we built. */

@@ -9,13 +9,17 @@
  *   that result even if releasing a connection misbehaves.
  * - A producer-side JobQueue never calls `process`, so it joins no engine group: the
  *   commands it appends are applied by whichever engine owns the queue.
+ * - Commands that only read never create anything: not a SQLite file where none is, and
+ *   not the topics of a queue that does not exist (a JobQueue would create them).
  */
 import { Cause, Exit, ManagedRuntime } from "effect"
 import { existsSync } from "node:fs"
 import { JobQueue, InvalidOptionError, type QueueOptions } from "../index.ts"
-import { EventLog, type EventLogService, type LogError } from "../log/event-log.ts"
+import { EventLog, type EventLogService, type LogError, topicsOf } from "../log/event-log.ts"
 import { layerFromUrl } from "../log/layers.ts"
 import { parseLogUrl, type LogLocation } from "../log/log-url.ts"
+import { NoSuchQueueError } from "../read/replay.ts"
+import { run } from "../run.ts"
 import { CliFailure, UsageError, messageOf } from "./errors.ts"
 
 /** How long opening the log may take before the run fails. */
@@ -97,9 +101,24 @@ export const openQueue = async <Data = unknown>(
   return queue
 }
 
+/** Fails with the same message as replay unless `queue` has an events topic on `url`; creates nothing. */
+export const requireQueue = async (queue: string, url: string): Promise<void> => {
+  const opened = await openLog(url)
+  try {
+    const count = opened.log.partitionCount
+    // a log that cannot tell without creating (none of ours) is not checked
+    if (count === undefined) return
+    const partitions = await run(count(topicsOf(queue).events))
+    if (partitions === undefined || partitions === 0) throw new CliFailure(new NoSuchQueueError(queue, opened.log.url).message)
+  } finally {
+    await opened.close()
+  }
+}
+
 /**
  * Runs `use` with a JobQueue on `log` opened for this command alone, and closes it whatever
- * happens. `readOnly` commands first refuse a SQLite path with no log (see requireExistingLog).
+ * happens. `readOnly` commands first refuse a log or a queue that does not exist, rather
+ * than create them empty (requireExistingLog, requireQueue).
  */
 export const withQueue = async <T>(
   name: string,
@@ -107,7 +126,10 @@ export const withQueue = async <T>(
   use: (queue: JobQueue) => Promise<T>,
   options: { readonly readOnly?: boolean } = {}
 ): Promise<T> => {
-  if (options.readOnly === true) requireExistingLog(log)
+  if (options.readOnly === true) {
+    requireExistingLog(log)
+    await requireQueue(name, log)
+  }
   const queue = await openQueue(name, log)
   try {
     return await use(queue)

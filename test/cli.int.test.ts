@@ -139,9 +139,9 @@ class Engine {
     this.exited = new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })))
   }
 
-  static async start(queues: ReadonlyArray<string>, log: string): Promise<Engine> {
-    const child = spawn(process.execPath, [BIN, "engine", "--handlers", HANDLERS, "--grace", "20000", "--log", log], {
-      cwd: CWD,
+  static async start(queues: ReadonlyArray<string>, log: string, handlers = HANDLERS, cwd = CWD): Promise<Engine> {
+    const child = spawn(process.execPath, [BIN, "engine", "--handlers", handlers, "--grace", "20000", "--log", log], {
+      cwd,
       env: childEnv({ CLI_TEST_QUEUES: queues.join(",") }),
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -603,6 +603,35 @@ describe("jobledger CLI usage", () => {
         // kafkajs gives up (connection refused) or the CLI's connect timeout fires, whichever is first
         expectCleanError(run, 1, /^jobledger: (kafka:\/\/127\.0\.0\.1:1: connecting failed: .*are the brokers reachable\?|could not open the log kafka:\/\/127\.0\.0\.1:1 within 10 s)/)
         expect(run.ms).toBeLessThan(30_000) // 10 s connect timeout + a slow start under load
+      }
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it(
+    "a TypeScript handlers module in a CommonJS project (no \"type\": \"module\") runs",
+    async () => {
+      const project = mkdtempSync(join(tmpdir(), "jobledger-cli-cjs-"))
+      writeFileSync(join(project, "package.json"), JSON.stringify({ name: "app", type: "commonjs" }))
+      writeFileSync(
+        join(project, "handlers.ts"),
+        [
+          'import type { Job } from "jobledger"',
+          "export default { [process.env.CLI_TEST_QUEUES!]: { hello: async (job: Job<string>) => `hello ${job.data}` } }",
+          "export const options = { [process.env.CLI_TEST_QUEUES!]: { concurrency: 2 } }"
+        ].join("\n")
+      )
+      const queue = uniqueQueue("cli-cjs")
+      const own = await Engine.start([queue], log, "./handlers.ts", project)
+      try {
+        const added = await cli(["add", queue, "hello", "--data", '"ada"', "--log", log])
+        expect(added.code, added.stderr).toBe(0)
+        await watchStats(queue, log, (s) => s.completed === 1, "the job to complete")
+        const job = await cli(["job", queue, lastLine(added.stdout), "--json", "--log", log])
+        expect(json(job).job).toMatchObject({ state: "completed", result: "hello ada" })
+        expect(await own.stop("SIGINT")).toMatchObject({ code: 0 })
+      } finally {
+        own.child.kill("SIGKILL")
       }
     },
     TEST_TIMEOUT_MS

@@ -4,7 +4,8 @@
  *   export default { [queue]: { [jobName]: async (job, signal) => result } }
  *   export const options = { [queue]: QueueOptions }      // optional
  *
- * TypeScript modules load too (the bin runs under tsx). A module that is missing or has
+ * TypeScript modules load too (the bin runs under tsx), in ESM projects and in CommonJS ones
+ * (no "type": "module"), where they are compiled to CommonJS. A module that is missing or has
  * the wrong shape is a usage error (exit 2) naming what to fix; a module that throws while
  * loading is a failure (exit 1) with its message.
  */
@@ -26,6 +27,14 @@ const SHAPE = "expected `export default { [queue]: { [jobName]: async (job) => r
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
 
+/**
+ * The module's own exports. ESM syntax compiled to CommonJS (a `.ts` file in a project
+ * without "type": "module") arrives as `{ default: module.exports }` with `__esModule` set
+ * on it; its `default` and `options` are one level down.
+ */
+const exportsOf = (namespace: Record<string, unknown>): Record<string, unknown> =>
+  isObject(namespace.default) && namespace.default.__esModule === true ? namespace.default : namespace
+
 /** The file `path` names, trying the usual extensions when it has none. */
 const locate = (path: string): string => {
   for (const ext of EXTENSIONS) {
@@ -39,7 +48,7 @@ export const loadHandlers = async (path: string): Promise<HandlersModule> => {
   const file = locate(path)
   let mod: Record<string, unknown>
   try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
+    mod = exportsOf((await import(pathToFileURL(file).href)) as Record<string, unknown>)
   } catch (e) {
     throw new CliFailure(`--handlers ${path}: the module failed to load: ${messageOf(e)}`)
   }

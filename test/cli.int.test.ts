@@ -64,6 +64,14 @@ const cli = (args: ReadonlyArray<string>, options: { input?: string; timeoutMs?:
     child.stdin.end(options.input ?? "")
   })
 
+/** Runs each command line, two at a time: each child loads TypeScript through tsx, and CI has 2 cores. */
+const cliInPairs = async (runs: ReadonlyArray<{ args: ReadonlyArray<string>; input?: string }>): Promise<Array<Run>> => {
+  const done: Array<Run> = []
+  for (let i = 0; i < runs.length; i += 2)
+    done.push(...(await Promise.all(runs.slice(i, i + 2).map(({ args, input }) => cli(args, input === undefined ? {} : { input })))))
+  return done
+}
+
 const lastLine = (text: string) => text.trim().split("\n").at(-1) ?? ""
 const json = <T = any>(run: Run): T => JSON.parse(run.stdout) as T
 
@@ -489,9 +497,7 @@ describe.each(cliBackends)("jobledger CLI on $name", (backend) => {
         ["jobs", unknown],
         ["job", unknown, "some-id"]
       ]
-      const runs: Array<Run> = []
-      for (let i = 0; i < commands.length; i += 2)
-        runs.push(...(await Promise.all(commands.slice(i, i + 2).map((c) => cli([...c, "--log", log])))))
+      const runs = await cliInPairs(commands.map((c) => ({ args: [...c, "--log", log] })))
       for (const run of runs) {
         expectCleanError(run, 1, new RegExp(`no such queue '${unknown}' on ${log.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`))
         expect(run.stdout).toBe("")
@@ -580,10 +586,7 @@ describe("jobledger CLI usage", () => {
         [["engine", "--handlers", join(ROOT, "examples", "handlers.ts"), "--json", "--log", log], /unknown option '--json'/],
         [["pause", "--log", log], /pause: missing <queue>/]
       ]
-      // two at a time: each child loads TypeScript through tsx, and the machine may have 2 cores
-      const runs: Array<Run> = []
-      for (let i = 0; i < cases.length; i += 2)
-        runs.push(...(await Promise.all(cases.slice(i, i + 2).map(([args, , input]) => cli(args, input === undefined ? {} : { input })))))
+      const runs = await cliInPairs(cases.map(([args, , input]) => (input === undefined ? { args } : { args, input })))
       runs.forEach((run, i) => expectCleanError(run, 2, cases[i]![1]))
     },
     TEST_TIMEOUT_MS

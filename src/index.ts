@@ -3,7 +3,7 @@
  */
 export { JobQueue, QueueLogError } from "./queue.ts"
 export { InvalidOptionError } from "./options.ts"
-export { replayQueue, type ReplayOptions, type ReplayResult } from "./read/replay.ts"
+export { NoSuchQueueError, replayQueue, type ReplayOptions, type ReplayResult } from "./read/replay.ts"
 export type {
   Job,
   JobHandler,

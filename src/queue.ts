@@ -338,7 +338,10 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (Runtime.isFiberFailure(e)) e = Cause.squash(e[Runtime.FiberFailureCauseId])
     if (e instanceof Error && !(e as { _tag?: unknown })._tag) return e
     const tagged = e as { _tag?: string; message?: string; retryable?: boolean }
-    return new QueueLogError(`queue '${this.name}' on ${this.logUrl}: ${tagged.message ?? String(e)}`, tagged.retryable ?? false)
+    const message = tagged.message ?? String(e)
+    // Kafka's log errors already start with the URL: say it once.
+    const detail = message.startsWith(`${this.logUrl}: `) ? message.slice(this.logUrl.length + 2) : message
+    return new QueueLogError(`queue '${this.name}' on ${this.logUrl}: ${detail}`, tagged.retryable ?? false)
   }
 
   /** Problems the engine survived: emitted as `error` when someone listens, else printed once per kind. */

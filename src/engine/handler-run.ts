@@ -51,7 +51,15 @@ const succeeded = (result: unknown): Outcome => {
   if (problem === undefined) return { ok: true, result: result === undefined ? null : result }
   return { ok: false, error: { name: "TypeError", message: problem }, original: new TypeError(problem) }
 }
-const failed = (thrown: unknown): Outcome => ({ ok: false, ...describeFailure(thrown) })
+const failed = (thrown: unknown): Outcome => {
+  try {
+    return { ok: false, ...describeFailure(thrown) }
+  } catch {
+    // an Error whose message getter throws, say: the attempt must still end
+    const original = new Error("the handler threw a value that cannot be described")
+    return { ok: false, error: { message: original.message }, original }
+  }
+}
 
 /**
  * A job's AbortSignal, created on first use: an AbortController costs ~7 µs, and most

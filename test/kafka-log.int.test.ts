@@ -210,6 +210,24 @@ describe.skipIf(brokers.length === 0)("Kafka EventLog (KAFKA_BROKERS)", () => {
     expect(await run(other.endOffset(topic, 0))).toBe(7)
   }, 60_000)
 
+  it("a transaction larger than the broker's message.max.bytes goes out in several requests, all or nothing", async () => {
+    const { log } = await openLog()
+    const topic = `jobledger-test.${uid()}.events`
+    await run(log.ensureTopic(topic, 1))
+    const group = `jobledger-test.${uid()}.engine`
+    // ~2.4 MB: one produce request of it is refused by a default broker (1 MiB).
+    const big = Array.from({ length: 4_000 }, (_, i) => ({ key: `k-${i}`, value: `${i}:${"x".repeat(600)}` }))
+    await run(log.transact({ group, partition: 0, eventsTopic: topic, events: big }))
+    const back: Array<string> = []
+    for (let from = 0; back.length < big.length; ) {
+      const batch = await run(log.read(topic, 0, from, 1_000))
+      if (batch.length === 0) break
+      back.push(...batch.map((r) => r.value))
+      from = batch[batch.length - 1]!.offset + 1
+    }
+    expect(back).toEqual(big.map((r) => r.value))
+  }, 60_000)
+
   it("splits a group's partitions between two members and gives all back to the one that stays", async () => {
     const topic = `jobledger-test.${uid()}.commands`
     const group = `jobledger-test.${uid()}.engine`

@@ -184,3 +184,31 @@ export const deferred = <A = void>() => {
   })
   return { promise, resolve, reject }
 }
+
+/**
+ * Bytes of record values per produce request: brokers refuse a request whose record batch
+ * for a partition exceeds message.max.bytes (~1 MB by default), so larger writes are split.
+ */
+export const PRODUCE_CHUNK_BYTES = 768 * 1024
+
+/** Splits records, in order, into runs of at most `maxBytes` (a single larger record runs alone). */
+export const sizedChunks = <R extends { readonly key: string | null; readonly value: string }>(
+  records: ReadonlyArray<R>,
+  maxBytes: number
+): Array<ReadonlyArray<R>> => {
+  const out: Array<Array<R>> = []
+  let current: Array<R> = []
+  let bytes = 0
+  for (const r of records) {
+    const size = r.value.length + (r.key?.length ?? 0) + 64
+    if (bytes + size > maxBytes && current.length > 0) {
+      out.push(current)
+      current = []
+      bytes = 0
+    }
+    current.push(r)
+    bytes += size
+  }
+  if (current.length > 0) out.push(current)
+  return out
+}

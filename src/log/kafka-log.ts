@@ -21,13 +21,11 @@
 import { Effect, Layer } from "effect"
 import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
-import { CLIENT_RETRY, causesOf, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
+import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
 import { GroupMember } from "./kafka-group.ts"
 import { Readers } from "./kafka-reader.ts"
 import { Transactions } from "./kafka-txn.ts"
 
-/** Bytes of record values per produce request (brokers refuse more than ~1 MB per partition batch). */
-const CHUNK_BYTES = 768 * 1024
 const REPORT_EVERY_MS = 30_000
 
 type TopicOffsets = Awaited<ReturnType<Admin["fetchTopicOffsets"]>>
@@ -128,7 +126,7 @@ const chunks = (batch: ReadonlyArray<PendingAppend>): Array<Array<{ topic: strin
   for (const { topic, records } of batch) {
     for (const r of records) {
       const size = r.value.length + (r.key?.length ?? 0) + 64
-      if (bytes + size > CHUNK_BYTES && bytes > 0) {
+      if (bytes + size > PRODUCE_CHUNK_BYTES && bytes > 0) {
         out.push(current)
         current = []
         bytes = 0

@@ -18,7 +18,7 @@
  */
 import type { Kafka as KafkaClient, Producer } from "kafkajs"
 import { FencedError, LogError, type LogRecord, type OutgoingRecord, type TransactUnit } from "./event-log.ts"
-import { hasType, isFencing, Serial, sleep, toLogError, TXN_RETRY } from "./kafka-client.ts"
+import { hasType, isFencing, PRODUCE_CHUNK_BYTES, Serial, sizedChunks, sleep, toLogError, TXN_RETRY } from "./kafka-client.ts"
 
 /** Transactions left open by a dead process are aborted by the broker after this long. */
 const TRANSACTION_TIMEOUT_MS = 30_000
@@ -288,24 +288,29 @@ export class Transactions {
     }
     let eventsEnd: number | undefined
     try {
-      const topicMessages = []
-      if (unit.events.length > 0)
-        topicMessages.push({
-          topic: unit.eventsTopic,
-          messages: unit.events.map((r) => ({ key: r.key, value: r.value, partition: unit.partition }))
+      // A unit decided from a large backlog can hold thousands of events: it goes out as
+      // several produce requests of bounded size, all inside this one transaction (a single
+      // request over the broker's message.max.bytes would be refused on every retry).
+      for (const events of sizedChunks(unit.events, PRODUCE_CHUNK_BYTES)) {
+        const written = await tx.sendBatch({
+          topicMessages: [{ topic: unit.eventsTopic, messages: events.map((r) => ({ key: r.key, value: r.value, partition: unit.partition })) }],
+          acks: -1
         })
-      const dead = unit.deadLetters ?? []
-      if (dead.length > 0 && unit.deadLetterTopic !== undefined)
-        topicMessages.push({
-          topic: unit.deadLetterTopic,
-          messages: dead.map((r) => (r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition }))
-        })
-      if (topicMessages.length > 0) {
-        const written = await tx.sendBatch({ topicMessages, acks: -1 })
         const mine = written.find((m) => m.topicName === unit.eventsTopic && m.partition === unit.partition)
         const base = mine?.baseOffset ?? mine?.offset
-        if (unit.events.length > 0 && base !== undefined) eventsEnd = Number(base) + unit.events.length
+        if (base !== undefined) eventsEnd = Number(base) + events.length
       }
+      const dead = unit.deadLetterTopic === undefined ? [] : (unit.deadLetters ?? [])
+      for (const letters of sizedChunks(dead, PRODUCE_CHUNK_BYTES))
+        await tx.sendBatch({
+          topicMessages: [
+            {
+              topic: unit.deadLetterTopic!,
+              messages: letters.map((r) => (r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition }))
+            }
+          ],
+          acks: -1
+        })
       const commit = unit.commit
       if (commit !== undefined) {
         // kafkajs does not retry AddOffsetsToTxn on CONCURRENT_TRANSACTIONS (#430): we do.

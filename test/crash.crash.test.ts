@@ -3,52 +3,23 @@
  * run; a new engine on the same file finds the jobs left active, returns them to the
  * queue as stalled, and every job ends completed exactly once in the log.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join, resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Job, JobQueue, replayQueue } from "../src/index.ts"
 import { uniqueQueue, until } from "./support/backends.ts"
+import { type Child, killHard, ROOT, spawnScript } from "./support/children.ts"
 
-const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "..")
 const ENGINE = join(ROOT, "test", "fixtures", "crash-engine.ts")
 
-interface Child {
-  readonly proc: ChildProcess
-  readonly out: Array<string>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
-const startEngine = (dbPath: string, queue: string, mode: "slow" | "fast"): Child => {
-  const proc = spawn(process.execPath, ["--import", "tsx", ENGINE, dbPath, queue, mode], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, JOBLEDGER_LOG: "" }
-  })
-  const out: Array<string> = []
-  const collect = (prefix: string) => (chunk: Buffer) => {
-    for (const line of chunk.toString().split("\n")) if (line.trim().length > 0) out.push(`${prefix}${line}`)
-  }
-  proc.stdout!.on("data", collect(""))
-  proc.stderr!.on("data", collect("stderr: "))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    proc.on("exit", (code, signal) => res({ code, signal }))
-  )
-  return { proc, out, exited }
-}
+const startEngine = (dbPath: string, queue: string, mode: "slow" | "fast"): Child => spawnScript("engine", ENGINE, [dbPath, queue, mode])
 
 describe("crash recovery (SQLite, SIGKILL)", () => {
   const children: Array<Child> = []
   const queues: Array<JobQueue> = []
   afterEach(async () => {
-    for (const child of children.splice(0)) {
-      if (child.proc.exitCode === null && child.proc.signalCode === null) {
-        child.proc.kill("SIGKILL")
-        await child.exited
-      }
-    }
+    await Promise.all(children.splice(0).map(killHard))
     await Promise.all(queues.splice(0).map((q) => q.close({ graceMs: 1_000 })))
   })
 

@@ -3,7 +3,6 @@
  * sees it, the raw events of a queue, and a private broker (own port and dir) for tests
  * that stop or restart it — the shared broker at KAFKA_BROKERS is never stopped.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -16,21 +15,16 @@ import { EventLog, topicsOf } from "../../src/log/event-log.ts"
 import { layerFromUrl } from "../../src/log/layers.ts"
 import { run } from "../../src/run.ts"
 import { type BrokerInfo, restartBroker, startBroker, stopBroker } from "../../scripts/kafka-broker.mjs"
+import { alive, type Child, killHard, ROOT, spawnScript } from "./children.ts"
 
-export const ROOT = resolve(fileURLToPath(new URL(".", import.meta.url)), "../..")
+export { alive, type Child, killHard, ROOT }
+
 const ENGINE = join(ROOT, "test", "fixtures", "crash-engine.ts")
 
 export const kafkaBrokerList = (process.env.KAFKA_BROKERS ?? "")
   .split(",")
   .map((b) => b.trim())
   .filter(Boolean)
-
-export interface Child {
-  readonly name: string
-  readonly proc: ChildProcess
-  readonly out: Array<string>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
 
 /** An engine process (test/fixtures/crash-engine.ts) on `log`; its output lines are kept. */
 export const startEngine = (
@@ -39,36 +33,7 @@ export const startEngine = (
   queue: string,
   mode: "slow" | "fast",
   env: Record<string, string> = {}
-): Child => {
-  const proc = spawn(process.execPath, ["--import", "tsx", ENGINE, log, queue, mode], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, JOBLEDGER_LOG: "", ...env }
-  })
-  const out: Array<string> = []
-  const collect = (prefix: string) => {
-    let partial = ""
-    return (chunk: Buffer) => {
-      const lines = (partial + chunk.toString()).split("\n")
-      partial = lines.pop() ?? ""
-      for (const line of lines) if (line.trim().length > 0) out.push(`${prefix}${line}`)
-    }
-  }
-  proc.stdout!.on("data", collect(""))
-  proc.stderr!.on("data", collect("stderr: "))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    proc.on("exit", (code, signal) => res({ code, signal }))
-  )
-  return { name, proc, out, exited }
-}
-
-export const alive = (child: Child) => child.proc.exitCode === null && child.proc.signalCode === null
-
-export const killHard = async (child: Child) => {
-  if (!alive(child)) return
-  child.proc.kill("SIGKILL")
-  await child.exited
-}
+): Child => spawnScript(name, ENGINE, [log, queue, mode], env)
 
 /** Job ids whose handler started in `child` (`run <id> …` lines), with their run counts. */
 export const runsOf = (child: Child): Map<string, number> => {

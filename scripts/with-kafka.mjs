@@ -8,6 +8,25 @@
  *   jars (scripts/kafka-broker.mjs) and stopped when the command ends (a broker that was
  *   already running is used and left running).
  */
+import net from "node:net"
+
+/** A port p such that p and p+1 (the broker's controller) are both free on 127.0.0.1. */
+async function freePortPair() {
+  const listen = (port) =>
+    new Promise((resolve) => {
+      const srv = net.createServer()
+      srv.once("error", () => resolve(undefined))
+      srv.listen({ port, host: "127.0.0.1", exclusive: true }, () => {
+        const got = srv.address().port
+        srv.close(() => resolve(got))
+      })
+    })
+  for (;;) {
+    const port = await listen(0)
+    if (port !== undefined && port < 65_000 && (await listen(port + 1)) !== undefined) return port
+  }
+}
+
 export async function withKafka(env, run) {
   if (env.KAFKA_BROKERS) {
     console.log(`\n== Kafka: using KAFKA_BROKERS=${env.KAFKA_BROKERS}`)
@@ -21,7 +40,16 @@ export async function withKafka(env, run) {
   const broker = await import("./kafka-broker.mjs")
   let bootstrap, reused
   try {
-    ;({ bootstrap, reused } = await broker.startBroker({}))
+    try {
+      ;({ bootstrap, reused } = await broker.startBroker({}))
+    } catch (e) {
+      // The default port is held by something else (another checkout's broker, say): the
+      // command only needs *a* broker, so it gets one on a free port pair.
+      if (!(e instanceof broker.KafkaBrokerError) || e.exitCode !== 2) throw e
+      const port = await freePortPair()
+      console.log(`${e.message}\n→ starting this checkout's broker on port ${port} instead`)
+      ;({ bootstrap, reused } = await broker.startBroker({ port }))
+    }
   } catch (e) {
     console.error(`\n${e instanceof Error ? e.message : e}`)
     console.error("Set KAFKA_BROKERS=host:port to use another broker, or JOBLEDGER_SKIP_KAFKA=1 to run without Kafka.")

@@ -27,14 +27,32 @@ export const JobError = Schema.Struct({
 })
 export type JobError = typeof JobError.Type
 
-const Millis = Schema.Number.pipe(Schema.finite(), Schema.nonNegative())
-const Count = Schema.Number.pipe(Schema.int(), Schema.nonNegative())
-const JobName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
-const JobId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
-const QueueName = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200), Schema.pattern(/^[A-Za-z0-9._-]+$/))
+// Each refinement is one filter with its whole rule: chained built-ins (finite, then
+// nonNegative, …) cost a parser step each, and the envelope's header is decoded for every
+// record read (measured: 3.6 → 2.0 µs per small event).
+const Millis = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isFinite(n) && n >= 0) || "Expected a finite number ≥ 0 (ms)", { identifier: "Millis" })
+)
+const Count = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 0) || "Expected a whole number ≥ 0", { identifier: "Count" })
+)
+const boundedString = (max: number, identifier: string) =>
+  Schema.String.pipe(
+    Schema.filter((s) => (s.length >= 1 && s.length <= max) || `Expected a string of 1 to ${max} characters`, { identifier })
+  )
+const JobName = boundedString(256, "JobName")
+const JobId = boundedString(256, "JobId")
+const QUEUE_NAME = /^[A-Za-z0-9._-]{1,200}$/
+const QueueName = Schema.String.pipe(
+  Schema.filter((s) => QUEUE_NAME.test(s) || "Expected 1 to 200 characters among A-Z a-z 0-9 . _ -", { identifier: "QueueName" })
+)
 const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 /** A per-job attempt time limit in ms (overrides the queue's `timeout`). */
-const TimeoutMs = Schema.Number.pipe(Schema.int(), Schema.positive(), Schema.lessThanOrEqualTo(2_147_483_647))
+const TimeoutMs = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 1 && n <= 2_147_483_647) || "Expected a whole number of ms from 1 to 2147483647", {
+    identifier: "TimeoutMs"
+  })
+)
 
 // ---------------------------------------------------------------- commands
 

@@ -107,6 +107,9 @@ describe("seeded SIGKILLs on SQLite", () => {
     children.push(last)
     engines.push(last)
     await until(async () => (await producer.stats()).completed === JOBS, `all ${JOBS} jobs completed (last engine: ${last.out.join(" | ")})`, 120_000)
+    // The killed engines may have finished every job already: stop the last one only once it
+    // is up, or SIGTERM would land before its handler exists.
+    await until(() => last.out.some((l) => l.startsWith("ready")), `the last engine to start (${last.out.join(" | ")})`, 30_000)
     last.proc.kill("SIGTERM")
     expect((await last.exited).code).toBe(0)
 

@@ -26,7 +26,7 @@ import {
   counter,
   latencyRecorder,
   MiB,
-  openLoop,
+  offerAndMeasure,
   peakRss,
   settledRss,
   awaitDrain,
@@ -188,17 +188,15 @@ const peer: Peer = {
       { connection, prefix, concurrency },
     )
     await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()])
-    const load = await openLoop({ rate, durationSec, send: rec.track((i, t) => queue.add("noop", { i, t })) })
-    const settleBy = Date.now() + Math.min(30_000, ctx.msLeft())
-    while (rec.startedCount < total - load.failed && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 5))
-    await worker.close()
-    await queue.close()
-    const s = rec.summary()
-    return {
-      value: s.p99,
-      unit: "ms p99",
-      extra: { ...s, offered: load.offered, addFailed: load.failed, offerSeconds: load.seconds, maxSchedulingLagMs: load.maxLagMs, concurrency, rate },
-    }
+    return offerAndMeasure(
+      ctx,
+      rec,
+      (i, t) => queue.add("noop", { i, t }),
+      async () => {
+        await worker.close()
+        await queue.close()
+      },
+    )
   },
 
   async memory(ctx) {

@@ -29,7 +29,7 @@ import {
   counter,
   latencyRecorder,
   MiB,
-  openLoop,
+  offerAndMeasure,
   peakRss,
   settledRss,
   awaitDrain,
@@ -173,17 +173,15 @@ const peer: Peer = {
       },
       logger,
     })
-    const load = await openLoop({ rate, durationSec, send: rec.track((i, t) => u.addJob("noop", { i, t })) })
-    const settleBy = Date.now() + Math.min(30_000, ctx.msLeft())
-    while (rec.startedCount < total - load.failed && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 5))
-    await runner.stop()
-    await u.release()
-    const s = rec.summary()
-    return {
-      value: s.p99,
-      unit: "ms p99",
-      extra: { ...s, offered: load.offered, addFailed: load.failed, offerSeconds: load.seconds, maxSchedulingLagMs: load.maxLagMs, concurrency, rate },
-    }
+    return offerAndMeasure(
+      ctx,
+      rec,
+      (i, t) => u.addJob("noop", { i, t }),
+      async () => {
+        await runner.stop()
+        await u.release()
+      },
+    )
   },
 
   async memory(ctx) {

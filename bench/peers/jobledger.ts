@@ -32,7 +32,7 @@ import {
   counter,
   latencyRecorder,
   MiB,
-  openLoop,
+  offerAndMeasure,
   peakRss,
   settledRss,
   withTimeout,
@@ -223,16 +223,7 @@ export function makeJobledgerPeer(name: string, backend: Backend): Peer {
         rec.started(job.data as { i: number; t: number })
       })
       await q.add("noop", { i: -1, t: 0 }).catch(() => undefined) // let the engine start; its sample is ignored (i < 0)
-      const load_ = await openLoop({ rate, durationSec, send: rec.track((i, t) => q.add("noop", { i, t })) })
-      const settleBy = Date.now() + Math.min(30_000, ctx.msLeft())
-      while (rec.startedCount < total - load_.failed && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 5))
-      await q.close()
-      const s = rec.summary()
-      return {
-        value: s.p99,
-        unit: "ms p99",
-        extra: { ...s, offered: load_.offered, addFailed: load_.failed, offerSeconds: load_.seconds, maxSchedulingLagMs: load_.maxLagMs, concurrency, rate },
-      }
+      return offerAndMeasure(ctx, rec, (i, t) => q.add("noop", { i, t }), () => q.close())
     },
 
     async memory(ctx) {

@@ -292,3 +292,28 @@ export async function openLoop(opts: {
 }
 
 export const MiB = 1024 * 1024
+
+/**
+ * The latency workload once a peer's worker is running: offers jobs open-loop through
+ * `send` (tracked by `rec`), waits up to 30 s (or the time left) for their handler starts,
+ * calls `stop`, and reports the p99 with the whole summary.
+ */
+export async function offerAndMeasure(
+  ctx: RunContext,
+  rec: ReturnType<typeof latencyRecorder>,
+  send: (i: number, t: number) => Promise<unknown>,
+  stop: () => Promise<void>,
+): Promise<Measurement> {
+  const { rate, durationSec, concurrency } = ctx.params as Required<typeof ctx.params>
+  const total = Math.round(rate * durationSec)
+  const load = await openLoop({ rate, durationSec, send: rec.track(send) })
+  const settleBy = Date.now() + Math.min(30_000, ctx.msLeft())
+  while (rec.startedCount < total - load.failed && Date.now() < settleBy) await sleep(5)
+  await stop()
+  const s = rec.summary()
+  return {
+    value: s.p99,
+    unit: "ms p99",
+    extra: { ...s, offered: load.offered, addFailed: load.failed, offerSeconds: load.seconds, maxSchedulingLagMs: load.maxLagMs, concurrency, rate },
+  }
+}

@@ -21,7 +21,7 @@
 import { Effect, Layer } from "effect"
 import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
-import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
+import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
 import { GroupMember } from "./kafka-group.ts"
 import { Readers } from "./kafka-reader.ts"
 import { Transactions } from "./kafka-txn.ts"
@@ -120,28 +120,15 @@ class Appends {
 
 /** Splits appends (in order) into produce requests of bounded size, grouped by topic. */
 const chunks = (batch: ReadonlyArray<PendingAppend>): Array<Array<{ topic: string; messages: Array<Message> }>> => {
-  const out: Array<Array<{ topic: string; messages: Array<Message> }>> = []
-  let current: Array<{ topic: string; messages: Array<Message> }> = []
-  let bytes = 0
-  for (const { topic, records } of batch) {
-    for (const r of records) {
-      const size = r.value.length + (r.key?.length ?? 0) + 64
-      if (bytes + size > PRODUCE_CHUNK_BYTES && bytes > 0) {
-        out.push(current)
-        current = []
-        bytes = 0
-      }
-      bytes += size
-      let group = current.find((g) => g.topic === topic)
-      if (group === undefined) {
-        group = { topic, messages: [] }
-        current.push(group)
-      }
-      group.messages.push(r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition })
+  const tagged = batch.flatMap(({ topic, records }) => records.map((r) => ({ topic, key: r.key, value: r.value, partition: r.partition })))
+  return sizedChunks(tagged, PRODUCE_CHUNK_BYTES).map((chunk) => {
+    const byTopic = new Map<string, Array<Message>>()
+    for (const r of chunk) {
+      const messages = byTopic.get(r.topic) ?? byTopic.set(r.topic, []).get(r.topic)!
+      messages.push(r.partition === undefined ? { key: r.key, value: r.value } : { key: r.key, value: r.value, partition: r.partition })
     }
-  }
-  if (bytes > 0) out.push(current)
-  return out
+    return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+  })
 }
 
 /** A partition's leader is moving (broker restart): worth asking again after metadata settles. */

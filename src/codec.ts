@@ -1,9 +1,13 @@
 /**
- * Bytes ↔ envelopes. Every record read from a log is decoded here with the Schema of
+ * Bytes ↔ envelopes. Every record read from a log is decoded here against the Schema of
  * `machines/schema.ts`; a record that does not decode is refused with a readable reason
  * (the engine dead-letters refused commands; readers report refused events).
+ *
+ * The common shapes go through `machines/envelope-fast.ts`, which answers only where it
+ * agrees with Schema (property-tested); everything else is decoded by Schema itself.
  */
 import { Either, ParseResult, Schema } from "effect"
+import { fastCommandEnvelope, fastEventEnvelope } from "../machines/envelope-fast.ts"
 import { CommandEnvelope, EventEnvelope } from "../machines/schema.ts"
 
 /** Records above this size are refused before parsing (the same bound for every backend). */
@@ -40,6 +44,7 @@ const decodeEventEnvelope = Schema.decodeUnknownEither(EventEnvelope)
 
 const parse = <A>(
   raw: string,
+  fast: (u: unknown) => A | undefined,
   decode: (u: unknown) => Either.Either<A, ParseResult.ParseError>,
   check?: (json: unknown) => string | undefined
 ): Decoded<A> => {
@@ -53,6 +58,8 @@ const parse = <A>(
   }
   const problem = check?.(json)
   if (problem !== undefined) return { ok: false, reason: problem }
+  const quick = fast(json)
+  if (quick !== undefined) return { ok: true, value: quick }
   const result = decode(json)
   return Either.isRight(result)
     ? { ok: true, value: result.right }
@@ -72,8 +79,8 @@ const protoInMetadata = (json: unknown): string | undefined => {
 }
 
 export const decodeCommand = (raw: string): Decoded<CommandEnvelope> =>
-  parse(raw, decodeCommandEnvelope, raw.includes('"__proto__"') ? protoInMetadata : undefined)
-export const decodeEvent = (raw: string): Decoded<EventEnvelope> => parse(raw, decodeEventEnvelope)
+  parse(raw, fastCommandEnvelope, decodeCommandEnvelope, raw.includes('"__proto__"') ? protoInMetadata : undefined)
+export const decodeEvent = (raw: string): Decoded<EventEnvelope> => parse(raw, fastEventEnvelope, decodeEventEnvelope)
 
 /** Our own envelopes are typed; encoding them is JSON and cannot fail for values we built. */
 export const encode = (envelope: CommandEnvelope | EventEnvelope): string => JSON.stringify(envelope)

@@ -15,7 +15,7 @@
  * for a refusal. `test/envelope-fast.unit.test.ts` checks this against Schema on random
  * valid and corrupted envelopes, and that the fast path is taken for every valid one.
  */
-import { ENVELOPE_VERSION, type CommandEnvelope, type EventEnvelope, type JobError } from "./schema.ts"
+import { ENVELOPE_VERSION, type AddJob, type CommandEnvelope, type EventEnvelope, type JobAdded, type JobError } from "./schema.ts"
 
 type Fields = Record<string, unknown>
 
@@ -55,6 +55,15 @@ const metadataOf = (o: Fields): Fields | undefined | typeof BAD => {
   return copy
 }
 
+/**
+ * `body` with the optional fields that are present appended in the order given, which is the
+ * schema's order (Schema's output omits absent optional keys and orders the rest so).
+ */
+const withOptionals = <B extends object>(body: B, optionals: Readonly<Record<string, unknown>>): B => {
+  for (const key in optionals) if (optionals[key] !== undefined) (body as Fields)[key] = optionals[key]
+  return body
+}
+
 /** The header every envelope shares, checked; `undefined` when it is not plainly valid. */
 const header = (u: unknown): Fields | undefined => {
   if (!isPlain(u) || u.v !== ENVELOPE_VERSION || !has(u, "v")) return undefined
@@ -72,16 +81,7 @@ const addJob = (b: Fields): CommandEnvelope["body"] | undefined => {
   const metadata = metadataOf(b)
   const timeout = optional(b, "timeout", isTimeout)
   if (metadata === BAD || timeout === BAD) return undefined
-  const body: { _tag: "AddJob"; name: string; data: unknown; priority: number; delay: number; metadata?: Fields; timeout?: number } = {
-    _tag: "AddJob",
-    name: b.name,
-    data: b.data,
-    priority: b.priority,
-    delay: b.delay
-  }
-  if (metadata !== undefined) body.metadata = metadata
-  if (timeout !== undefined) body.timeout = timeout
-  return body
+  return withOptionals<AddJob>({ _tag: "AddJob", name: b.name, data: b.data, priority: b.priority, delay: b.delay }, { metadata, timeout })
 }
 
 const RETRY_JOB = { _tag: "RetryJob" } as const
@@ -114,15 +114,14 @@ export const fastCommandEnvelope = (u: unknown): CommandEnvelope | undefined => 
 
 // ---------------------------------------------------------------- events
 
+const isString = (u: unknown): u is string => typeof u === "string"
+
 const jobError = (u: unknown): JobError | undefined => {
   if (!isPlain(u) || typeof u.message !== "string") return undefined
-  const name = optional(u, "name", (x): x is string => typeof x === "string")
-  const stack = optional(u, "stack", (x): x is string => typeof x === "string")
+  const name = optional(u, "name", isString)
+  const stack = optional(u, "stack", isString)
   if (name === BAD || stack === BAD) return undefined
-  const error: { message: string; name?: string; stack?: string } = { message: u.message }
-  if (name !== undefined) error.name = name
-  if (stack !== undefined) error.stack = stack
-  return error
+  return withOptionals<JobError>({ message: u.message }, { name, stack })
 }
 
 const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
@@ -132,19 +131,8 @@ const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
   const createdAt = optional(b, "createdAt", isMillis)
   const timeout = optional(b, "timeout", isTimeout)
   if (metadata === BAD || createdAt === BAD || timeout === BAD) return undefined
-  const body: {
-    _tag: "JobAdded"
-    name: string
-    data: unknown
-    priority: number
-    runAt: number
-    maxAttempts: number
-    queuePaused: boolean
-    metadata?: Fields
-    createdAt?: number
-    timeout?: number
-  } = {
-    _tag: "JobAdded",
+  const required = {
+    _tag: "JobAdded" as const,
     name: b.name,
     data: b.data,
     priority: b.priority,
@@ -152,10 +140,7 @@ const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
     maxAttempts: b.maxAttempts,
     queuePaused: b.queuePaused
   }
-  if (metadata !== undefined) body.metadata = metadata
-  if (createdAt !== undefined) body.createdAt = createdAt
-  if (timeout !== undefined) body.timeout = timeout
-  return body
+  return withOptionals<JobAdded>(required, { metadata, createdAt, timeout })
 }
 
 const eventBody = (b: Fields): EventEnvelope["body"] | undefined => {

@@ -172,6 +172,22 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     }
   }
 
+  /**
+   * Invariant: no follower stays behind an end offset this process has read from the store.
+   * Appends of other connections are otherwise found only by the poller, which is unref'd (an
+   * idle queue must not keep its process alive) — so a caller waiting for a follower to reach
+   * that end (`caughtUp()`) could be the only work left in the process, and would never settle.
+   */
+  const catchUp = (topic: string, partition: number, end: number) => {
+    for (const f of followers) {
+      if (f.topic !== topic || f.partition !== partition || f.closed) continue
+      const known = f.buffer.length > 0 ? f.buffer[f.buffer.length - 1]!.offset + 1 : f.next
+      if (known >= end) continue
+      f.stale = true
+      pump(f)
+    }
+  }
+
   const poller = setInterval(() => {
     if (followers.size === 0) return
     let version: number
@@ -320,7 +336,12 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     partitionCount: (topic) => attempt(() => store.partitionCount(topic)),
     append,
     read: (topic, partition, from, max) => attempt(() => store.read(topic, partition, from, max)),
-    endOffset: (topic, partition) => attempt(() => store.endOffset(topic, partition)),
+    endOffset: (topic, partition) =>
+      attempt(() => {
+        const end = store.endOffset(topic, partition)
+        catchUp(topic, partition, end)
+        return end
+      }),
     committedOffset: (group, topic, partition) => attempt(() => store.committed(group, topic, partition)),
     follow,
     join,

@@ -80,12 +80,19 @@ describe.skipIf(kafkaBrokerList.length === 0)(`Kafka chaos: engine kills and a b
       const from = await completed()
       await until(async () => (await completed()) >= from + more, `${what} (from ${from} completed)\n${tails(children)}`, 90_000)
     }
+    /** Jobs whose handler was running in an engine when it was killed, by the engine's pid. */
+    const inFlightAtKill: Array<{ readonly pid: number; readonly ids: ReadonlySet<string> }> = []
     /** Kills `child` while handlers run in it (so the kill leaves jobs active). */
     const killMidJob = async (child: Child) => {
       await until(() => runningIn(child).size > 0, `${child.name} to run jobs\n${tails(children)}`, 30_000)
-      const running = runningIn(child).size
+      // Frozen, then killed: no handler ends in between. Once all its output is read, the jobs
+      // with a `run` line and no `done` line are exactly those whose handlers the kill cut off.
+      child.proc.kill("SIGSTOP")
       await killHard(child)
-      mark(`killed ${child.name} with ${running} handlers running`)
+      await child.closed
+      const running = runningIn(child)
+      inFlightAtKill.push({ pid: child.proc.pid!, ids: running })
+      mark(`killed ${child.name} with ${running.size} handlers running`)
     }
     const marks: Array<string> = []
     const mark = (what: string) => marks.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`)
@@ -118,7 +125,8 @@ describe.skipIf(kafkaBrokerList.length === 0)(`Kafka chaos: engine kills and a b
     const stats = await producer.stats()
     expect(stats.failed).toBe(0)
 
-    const tags = tagsByJob(await eventsOf(log, name))
+    const events = await eventsOf(log, name)
+    const tags = tagsByJob(events)
     for (const id of resolved) expect(tags.has(id), `resolved add ${id} is not in the log`).toBe(true)
     for (const [id, t] of tags) {
       expect(t.filter((x) => x === "JobCompleted"), `${id}: ${t.join(",")}`).toHaveLength(1)
@@ -132,9 +140,22 @@ describe.skipIf(kafkaBrokerList.length === 0)(`Kafka chaos: engine kills and a b
     expect(replayed.stats).toEqual(stats)
     for (const e of rejected) expect(e).toMatch(/kafka:\/\/127\.0\.0\.1/)
 
-    // the kills left jobs active in the log, and the new owners handed them back
+    // The kills hit jobs in flight, and another engine finished each of them. (Counting
+    // JobStalled would not prove it: a kill can land before a job's JobStarted is durable,
+    // and then the job simply runs again with no JobStalled in its history.)
+    const completedBy = new Map<string, unknown>()
+    for (const e of events) if (e.envelope.body._tag === "JobCompleted" && e.envelope.jobId !== null)
+      completedBy.set(e.envelope.jobId, (e.envelope.body.result as { by?: unknown } | null)?.by)
+    expect(inFlightAtKill).toHaveLength(2 * ROUNDS)
+    for (const { pid, ids } of inFlightAtKill) {
+      expect(ids.size, `engine ${pid} was killed with no handler running`).toBeGreaterThan(0)
+      for (const id of ids) {
+        expect(completedBy.has(id), `${id} (running in killed engine ${pid}) never completed`).toBe(true)
+        expect(completedBy.get(id), `${id} completed by the engine killed while running it`).not.toBe(pid)
+      }
+    }
     const stalled = [...tags.values()].filter((t) => t.includes("JobStalled")).length
-    expect(stalled).toBeGreaterThan(0)
-    console.log(`[chaos] ${marks.join("; ")}; ${tags.size} jobs, ${stalled} stalled; total ${Date.now() - t0} ms`)
+    const handedOver = inFlightAtKill.reduce((n, k) => n + k.ids.size, 0)
+    console.log(`[chaos] ${marks.join("; ")}; ${tags.size} jobs, ${handedOver} in flight at the kills, ${stalled} stalled; total ${Date.now() - t0} ms`)
   }, LONG ? 900_000 : 240_000)
 })

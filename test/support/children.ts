@@ -14,6 +14,8 @@ export interface Child {
   /** Complete output lines so far (a line split across chunks is joined first). */
   readonly out: Array<string>
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Resolves once the process exited and all of its output was read into `out`. */
+  readonly closed: Promise<void>
 }
 
 /** Runs `script` (a .ts file) with `args`; JOBLEDGER_LOG is cleared so the args decide the log. */
@@ -37,7 +39,8 @@ export const spawnScript = (name: string, script: string, args: ReadonlyArray<st
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     proc.on("exit", (code, signal) => res({ code, signal }))
   )
-  return { name, proc, out, exited }
+  const closed = new Promise<void>((res) => proc.on("close", () => res()))
+  return { name, proc, out, exited, closed }
 }
 
 export const alive = (child: Child) => child.proc.exitCode === null && child.proc.signalCode === null

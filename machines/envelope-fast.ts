@@ -13,7 +13,9 @@
  * `undefined`, a `__proto__` key in metadata, a non-plain object…); the caller then
  * decodes with Schema, which stays the definition of a valid envelope and gives the reason
  * for a refusal. `test/envelope-fast.unit.test.ts` checks this against Schema on random
- * valid and corrupted envelopes, and that the fast path is taken for every valid one.
+ * valid and corrupted envelopes, and that the fast path is taken for every valid one of the
+ * hot shapes. Two rare shapes are left to Schema on purpose: a job's own retention (`keep`)
+ * and a JobRetried carrying the job it brings back.
  */
 import { ENVELOPE_VERSION, type AddJob, type CommandEnvelope, type EventEnvelope, type JobAdded, type JobError } from "./schema.ts"
 
@@ -34,6 +36,7 @@ const isFiniteNumber = (u: unknown): u is number => typeof u === "number" && Num
 const isBoundedString = (u: unknown): u is string => typeof u === "string" && u.length >= 1 && u.length <= 256
 const isQueueName = (u: unknown): u is string => typeof u === "string" && QUEUE_NAME.test(u)
 const isTimeout = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 1 && u <= 2_147_483_647
+const isTrue = (u: unknown): u is true => u === true
 
 /** Sentinel of the optional-field readers: the field is there but not decodable here. */
 const BAD = Symbol("bad")
@@ -78,10 +81,15 @@ const header = (u: unknown): Fields | undefined => {
 const addJob = (b: Fields): CommandEnvelope["body"] | undefined => {
   // `data` is Unknown: Schema keeps whatever is there, `undefined` when the key is missing
   if (!isBoundedString(b.name) || !isFiniteNumber(b.priority) || !isMillis(b.delay)) return undefined
+  if (has(b, "keep")) return undefined // rare: left to Schema
   const metadata = metadataOf(b)
   const timeout = optional(b, "timeout", isTimeout)
-  if (metadata === BAD || timeout === BAD) return undefined
-  return withOptionals<AddJob>({ _tag: "AddJob", name: b.name, data: b.data, priority: b.priority, delay: b.delay }, { metadata, timeout })
+  const idempotent = optional(b, "idempotent", isTrue)
+  if (metadata === BAD || timeout === BAD || idempotent === BAD) return undefined
+  return withOptionals<AddJob>(
+    { _tag: "AddJob", name: b.name, data: b.data, priority: b.priority, delay: b.delay },
+    { metadata, timeout, idempotent }
+  )
 }
 
 const RETRY_JOB = { _tag: "RetryJob" } as const
@@ -127,6 +135,7 @@ const jobError = (u: unknown): JobError | undefined => {
 const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
   if (!isBoundedString(b.name) || !isFiniteNumber(b.priority) || !isMillis(b.runAt)) return undefined
   if (!isCount(b.maxAttempts) || typeof b.queuePaused !== "boolean") return undefined
+  if (has(b, "keep")) return undefined // rare: left to Schema
   const metadata = metadataOf(b)
   const createdAt = optional(b, "createdAt", isMillis)
   const timeout = optional(b, "timeout", isTimeout)
@@ -160,9 +169,10 @@ const eventBody = (b: Fields): EventEnvelope["body"] | undefined => {
       const error = jobError(b.error)
       return error === undefined ? undefined : { _tag: "JobFailed", error }
     }
+    case "JobRetried":
+      return has(b, "job") ? undefined : { _tag: "JobRetried" } // carrying its job: rare, left to Schema
     case "JobPromoted":
     case "JobStalled":
-    case "JobRetried":
     case "QueuePaused":
     case "QueueResumed":
       return { _tag: b._tag }

@@ -17,6 +17,7 @@
 import {
   absorb,
   dueLater,
+  retriesLeft,
   initialContext,
   MACHINE_TAGS,
   predicates,
@@ -102,6 +103,22 @@ export function stepJob(life: JobLife, event: JobEventBody | QueueEventBody): St
   const next = compact(decision.state, absorb(life, event))
   return { ok: true, life: next, intents: decision.fixed ?? materialize(decision.kinds, next) }
 }
+
+/**
+ * The state a new job starts in, as the machine decides it: `delayed` while `runAt` is ahead
+ * of `time`, else `paused` on a paused queue, else `waiting`. For readers that show a job
+ * before its JobAdded exists (a producer's returned job, a pending add).
+ */
+export function startStateOf(job: { readonly runAt: number; readonly queuePaused: boolean }, time: number): JobStateName {
+  return beginJob({ ...PROBE, runAt: job.runAt, queuePaused: job.queuePaused }, time).life.state
+}
+const PROBE: JobAdded = { _tag: "JobAdded", name: "probe", data: null, priority: 0, runAt: 0, maxAttempts: 0, queuePaused: false }
+
+/**
+ * The event that ends a failed attempt: JobRetrying while a retry is left, else JobFailed —
+ * the same predicate (`retriesLeft`) the machine's guards accept them by.
+ */
+export const failedAttemptEvent = (life: JobLife): "JobRetrying" | "JobFailed" => (retriesLeft(life) ? "JobRetrying" : "JobFailed")
 
 const REFUSED: Decision = { state: undefined, kinds: [], fixed: undefined }
 const NO_INTENTS: ReadonlyArray<JobIntent> = Object.freeze([])

@@ -54,6 +54,22 @@ const TimeoutMs = Schema.Number.pipe(
   })
 )
 
+/**
+ * How long finished jobs of one state stay in memory (the log keeps them all): at most
+ * `count` of them per partition, none older than `age` ms (by their finishing event's time).
+ */
+export const KeepRule = Schema.Struct({
+  count: Schema.optional(Count),
+  age: Schema.optional(Millis)
+})
+export type KeepRule = typeof KeepRule.Type
+/** A job's own retention, overriding the queue's for the state it ends in. */
+export const KeepPolicy = Schema.Struct({
+  completed: Schema.optional(KeepRule),
+  failed: Schema.optional(KeepRule)
+})
+export type KeepPolicy = typeof KeepPolicy.Type
+
 // ---------------------------------------------------------------- commands
 
 /** Ask the engine to create a job. `jobId` is always set (the producer generates one). */
@@ -63,7 +79,14 @@ export const AddJob = Schema.TaggedStruct("AddJob", {
   priority: Schema.Number.pipe(Schema.finite()),
   delay: Millis,
   metadata: Schema.optional(Metadata),
-  timeout: Schema.optional(TimeoutMs)
+  timeout: Schema.optional(TimeoutMs),
+  /**
+   * The caller chose the job id (`add(…, { jobId })`): the engine must not create the job
+   * twice, even once it has left memory (it looks the id up in the log where it can).
+   * Absent for generated ids, which are new by construction.
+   */
+  idempotent: Schema.optional(Schema.Literal(true)),
+  keep: Schema.optional(KeepPolicy)
 })
 /** Ask the engine to run a failed job again, with a fresh retry budget. */
 export const RetryJob = Schema.TaggedStruct("RetryJob", {})
@@ -102,7 +125,9 @@ export const JobAdded = Schema.TaggedStruct("JobAdded", {
   /** When the producer asked for the job (its command's time); `runAt` counts from it. */
   createdAt: Schema.optional(Millis),
   /** The job's own attempt time limit in ms; absent means the queue's `timeout` (logs before it decode as before). */
-  timeout: Schema.optional(TimeoutMs)
+  timeout: Schema.optional(TimeoutMs),
+  /** The job's own retention once it finished (absent: the queue's). */
+  keep: Schema.optional(KeepPolicy)
 })
 /** A delayed job's time came: it becomes `waiting` (or `paused`). */
 export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})
@@ -121,8 +146,26 @@ export const JobRetrying = Schema.TaggedStruct("JobRetrying", {
 export const JobFailed = Schema.TaggedStruct("JobFailed", { error: JobError })
 /** The owner that ran this job died; a new owner returned it to the ready queue. */
 export const JobStalled = Schema.TaggedStruct("JobStalled", {})
-/** A failed job was retried by hand; its retry budget starts again. */
-export const JobRetried = Schema.TaggedStruct("JobRetried", {})
+/**
+ * What a JobRetried carries of the failed job it brings back, so that a reader that no
+ * longer holds the job (it left memory by retention) rebuilds it from this event alone.
+ */
+export const RetriedJob = Schema.Struct({
+  name: JobName,
+  data: Schema.Unknown,
+  priority: Schema.Number.pipe(Schema.finite()),
+  createdAt: Millis,
+  runAt: Millis,
+  maxAttempts: Count,
+  stalledCount: Count,
+  attemptsMade: Count,
+  metadata: Schema.optional(Metadata),
+  timeout: Schema.optional(TimeoutMs),
+  keep: Schema.optional(KeepPolicy)
+})
+export type RetriedJob = typeof RetriedJob.Type
+/** A failed job was retried by hand; its retry budget starts again. `job`: absent in logs written before retention. */
+export const JobRetried = Schema.TaggedStruct("JobRetried", { job: Schema.optional(RetriedJob) })
 /** The queue was paused: waiting jobs become `paused`. One event for the whole queue. */
 export const QueuePaused = Schema.TaggedStruct("QueuePaused", {})
 /** The queue was resumed: paused jobs become `waiting`. */
@@ -175,4 +218,5 @@ export interface DeadLetter {
 
 export type AddJob = typeof AddJob.Type
 export type JobAdded = typeof JobAdded.Type
+export type JobRetried = typeof JobRetried.Type
 export type JobRetrying = typeof JobRetrying.Type

@@ -10,12 +10,14 @@
  *   queue event only sets the flag; waiting/paused jobs have no event in between).
  * - A duplicate is skipped; after a gap or an illegal event the event still counts as
  *   seen (its seq is the job's latest), so one fault is reported once.
+ * - A JobAdded for a finished job, asked for anew (another `createdAt`), is a new life of the
+ *   id (an engine that cannot look ids up re-adds one past its retention), not a duplicate.
  * - Queue events are counted and followed per (queue, partition): every partition's owner
  *   appends its own pause/resume with its own seq, and a job follows its partition's.
  */
 import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
 import type { EventEnvelope, QueueEventBody } from "../machines/schema.ts"
-import { isQueueBody } from "./job-view.ts"
+import { isFinished, isQueueBody } from "./job-view.ts"
 
 /** What can be wrong with one event. */
 export type VerifyIssueKind = "illegal" | "duplicate" | "gap" | "unknown-job"
@@ -50,6 +52,8 @@ export interface VerifyReport {
 interface JobTrack {
   life: JobLife
   seq: number
+  /** When the current life was asked for (its JobAdded's createdAt, else its time). */
+  createdAt: number
 }
 interface QueueTrack {
   paused: boolean
@@ -95,7 +99,12 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
         continue
       }
       if (e.seq !== 0) report("gap", `JobAdded has seq ${e.seq}, expected 0`)
-      jobs.set(key, { life: beginJob(body, e.time).life, seq: e.seq })
+      jobs.set(key, { life: beginJob(body, e.time).life, seq: e.seq, createdAt: body.createdAt ?? e.time })
+      continue
+    }
+    // a new life of an id whose previous life ended (see job-view.ts): legal, not a duplicate
+    if (body._tag === "JobAdded" && e.seq === 0 && isFinished(job.life.state) && (body.createdAt ?? e.time) !== job.createdAt) {
+      jobs.set(key, { life: beginJob(body, e.time).life, seq: 0, createdAt: body.createdAt ?? e.time })
       continue
     }
     if (e.seq <= job.seq) {

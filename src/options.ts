@@ -3,10 +3,11 @@
  * Invalid queue options throw at construction; invalid `add` input rejects that `add`.
  */
 import { inspect } from "node:util"
-import { isValidQueueName } from "../machines/schema.ts"
+import { isValidQueueName, type KeepPolicy, type KeepRule } from "../machines/schema.ts"
+import { DEFAULT_RETENTION, type Bound, type Retention } from "../projections/retention.ts"
 import { type RetryPolicy, NO_RETRY } from "./engine/backoff.ts"
 import type { RateLimit } from "./engine/limiter.ts"
-import type { JobOptions, QueueOptions, QueueStore } from "./types.ts"
+import type { JobOptions, KeepOptions, QueueOptions, QueueStore } from "./types.ts"
 
 /** An invalid argument to the public API; the message says what to change. */
 export class InvalidOptionError extends Error {
@@ -50,12 +51,14 @@ export interface ResolvedQueueOptions {
   readonly limiter: RateLimit | undefined
   readonly timeoutMs: number | undefined
   readonly store: QueueStore | undefined
+  /** Which finished jobs stay in this process's memory (per partition). */
+  readonly retention: Retention
 }
 
 /** The longest timer Node can arm (a longer one fires at once): the bound of every `timeout`. */
 export const MAX_TIMEOUT_MS = 2_147_483_647
 
-const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout"]
+const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout", "keep"]
 const STORE_METHODS = ["enqueue", "update", "get", "list", "stats"] as const
 
 export const validateQueueName = (name: unknown): string => {
@@ -66,7 +69,8 @@ export const validateQueueName = (name: unknown): string => {
 
 /** Checks queue options; throws InvalidOptionError naming the first problem. */
 export const resolveQueueOptions = (options: QueueOptions | undefined): ResolvedQueueOptions => {
-  if (options === undefined) return { concurrency: 5, policy: NO_RETRY, limiter: undefined, timeoutMs: undefined, store: undefined }
+  if (options === undefined)
+    return { concurrency: 5, policy: NO_RETRY, limiter: undefined, timeoutMs: undefined, store: undefined, retention: DEFAULT_RETENTION }
   if (!isPlainObject(options)) fail("options must be an object")
   checkKeys("JobQueue options", options as Record<string, unknown>, QUEUE_KEYS)
   const concurrency = options.concurrency ?? 5
@@ -120,7 +124,49 @@ export const resolveQueueOptions = (options: QueueOptions | undefined): Resolved
   if (timeout !== undefined && (!isFiniteNumber(timeout) || timeout <= 0 || timeout > MAX_TIMEOUT_MS))
     fail(`timeout must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${show(timeout)})`)
 
-  return { concurrency, policy, limiter, timeoutMs: timeout, store: options.store }
+  return { concurrency, policy, limiter, timeoutMs: timeout, store: options.store, retention: resolveRetention(options.keep) }
+}
+
+const KEEP_STATES = ["completed", "failed"] as const
+
+/**
+ * One `keep` rule: a count, or `{ count?, age? }` (ms). `Infinity` (no bound) only where
+ * `allowInfinite` — a job's own rule travels in the log as JSON.
+ */
+const keepRule = (where: string, raw: unknown, allowInfinite: boolean): KeepRule => {
+  const whole = (v: unknown) => (typeof v === "number" && Number.isInteger(v) && v >= 0) || (allowInfinite && v === Infinity)
+  const ms = (v: unknown) => (isFiniteNumber(v) && v >= 0) || (allowInfinite && v === Infinity)
+  const bound = allowInfinite ? ", or Infinity" : ""
+  if (typeof raw === "number") {
+    if (!whole(raw)) fail(`${where} must be a whole number ≥ 0${bound} (got ${show(raw)})`)
+    return { count: raw }
+  }
+  if (!isPlainObject(raw)) fail(`${where} must be a count or { count?, age? } (got ${show(raw)})`)
+  const rule = raw as Record<string, unknown>
+  checkKeys(where, rule, ["count", "age"])
+  if (rule.count !== undefined && !whole(rule.count)) fail(`${where}.count must be a whole number ≥ 0${bound} (got ${show(rule.count)})`)
+  if (rule.age !== undefined && !ms(rule.age)) fail(`${where}.age must be a number of ms ≥ 0${bound} (got ${show(rule.age)})`)
+  return { ...(rule.count === undefined ? {} : { count: rule.count as number }), ...(rule.age === undefined ? {} : { age: rule.age as number }) }
+}
+
+const keepPolicy = (where: string, raw: unknown, allowInfinite: boolean): KeepPolicy => {
+  if (!isPlainObject(raw)) fail(`${where} must be an object like { completed: 1000, failed: { count: 5000, age: 86400000 } }`)
+  const rules = raw as Record<string, unknown>
+  checkKeys(where, rules, KEEP_STATES)
+  const policy: { completed?: KeepRule; failed?: KeepRule } = {}
+  for (const state of KEEP_STATES) if (rules[state] !== undefined) policy[state] = keepRule(`${where}.${state}`, rules[state], allowInfinite)
+  return policy
+}
+
+/** The queue's `keep` option over the defaults (`DEFAULT_RETENTION`). */
+export const resolveRetention = (keep: KeepOptions | undefined): Retention => {
+  if (keep === undefined) return DEFAULT_RETENTION
+  const policy = keepPolicy("keep", keep, true)
+  const bound = (state: "completed" | "failed"): Bound => ({
+    count: policy[state]?.count ?? DEFAULT_RETENTION[state].count,
+    age: policy[state]?.age ?? DEFAULT_RETENTION[state].age
+  })
+  return { completed: bound("completed"), failed: bound("failed") }
 }
 
 export interface ResolvedJobInput {
@@ -132,6 +178,8 @@ export interface ResolvedJobInput {
   readonly jobId: string | undefined
   /** The job's own attempt time limit in ms; undefined: the queue's `timeout`. */
   readonly timeout: number | undefined
+  /** The job's own retention once finished; undefined: the queue's `keep`. */
+  readonly keep: KeepPolicy | undefined
 }
 
 /**
@@ -145,7 +193,7 @@ export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions |
     fail(`job data must be JSON-serializable (got a ${typeof data})`)
   const o = (opts ?? {}) as Record<string, any>
   if (!isPlainObject(o)) fail("job options must be an object")
-  checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId", "timeout"])
+  checkKeys("job options", o as Record<string, unknown>, ["priority", "delay", "metadata", "jobId", "timeout", "keep"])
   const priority = o.priority ?? 0
   if (!isFiniteNumber(priority)) fail(`priority must be a finite number (got ${show(o.priority)})`)
   const delay = o.delay ?? 0
@@ -164,6 +212,7 @@ export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions |
     delay,
     metadata: o.metadata,
     jobId: o.jobId,
-    timeout: o.timeout
+    timeout: o.timeout,
+    keep: o.keep === undefined ? undefined : keepPolicy("keep", o.keep, false)
   }
 }

@@ -7,6 +7,10 @@
  *
  * Invariants:
  * - Options are checked synchronously: a bad one throws here, before anything opens.
+ * - Producers never replay: opening a queue opens the log and its topics, nothing more;
+ *   `add`, `addBulk`, `pause` and `resume` append and return. The read model opens on first
+ *   need — `stats()`, `store.*`, a listener of a job event, `process()`, a custom store to
+ *   feed — and restores from snapshots plus the tail, never from the whole history.
  * - `add` resolves when its command is durable on the log; the job it returns is the
  *   job as the engine will create it (state `waiting`, `delayed` or `paused`).
  * - Lifecycle events are announced by the read model, after `stats()` and `store` reflect
@@ -16,12 +20,14 @@ import { run } from "./run.ts"
 import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
 import { randomUUID } from "node:crypto"
-import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope, type JobStateName } from "../machines/schema.ts"
+import { startStateOf } from "../machines/job-machine.ts"
+import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope } from "../machines/schema.ts"
 import type { JobView } from "../projections/job-view.ts"
 import { MAX_JSON_DEPTH, MAX_RECORD_BYTES, encode, jsonTooDeep } from "./codec.ts"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
+import { snapshotEveryFromEnv } from "./engine/snapshot-cadence.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
 import { EventLog, type EventLogService, type LogError, type OutgoingRecord, engineGroupOf, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
@@ -30,7 +36,8 @@ import { toJob } from "./job.ts"
 import { InvalidOptionError, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
 import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
-import { announce } from "./read/announce.ts"
+import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
+import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
 import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
@@ -54,7 +61,6 @@ export class QueueLogError extends Error {
 interface Opened {
   readonly log: EventLogService
   readonly partitions: number
-  readonly readModel: ReadModel
 }
 
 export class JobQueue<Data = any> extends EventEmitter {
@@ -66,6 +72,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private readonly logUrl: string
   private readonly runtime: ManagedRuntime.ManagedRuntime<EventLog, LogError>
   private readonly opened: Promise<Opened>
+  /** Opened on first need (see the invariants), then kept until `close()`. */
+  private readModelOpening: Promise<ReadModel> | undefined
   private readonly handlers = new Map<string, JobHandler<Data>>()
   private engine: Promise<Engine | undefined> | undefined
   private closing: Promise<void> | undefined
@@ -84,9 +92,20 @@ export class JobQueue<Data = any> extends EventEmitter {
       throw new InvalidOptionError((e as Error).message)
     }
     this.runtime = ManagedRuntime.make(layerFromUrl(this.logUrl))
-    this.store = this.options.store ?? (new ProjectionStore(() => this.readModel()) as QueueStore<Data>)
+    this.store =
+      this.options.store ??
+      (new ProjectionStore(
+        () => this.readModel(),
+        (id) => this.lookUp(id)
+      ) as QueueStore<Data>)
     this.opened = this.open()
     this.opened.catch((e) => this.report(e))
+    // a listener of a job event needs the read model, which announces them
+    this.on("newListener", (event: string | symbol) => {
+      if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
+    })
+    // a custom store is fed by the read model, whether or not this process reads it
+    if (this.options.store !== undefined) this.openReadModelSoon()
   }
 
   /** The log URL this queue uses. */
@@ -104,6 +123,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
     this.handlers.set(name, guardHandler(this.name, handler as JobHandler, (e) => this.report(e)) as JobHandler<Data>)
     this.releaseRejections ??= useRejectionListener()
+    this.openReadModelSoon()
     if (this.engine === undefined) {
       this.engine = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.startEngine())
       this.engine.catch((e) => this.report(e))
@@ -123,11 +143,14 @@ export class JobQueue<Data = any> extends EventEmitter {
     return this.addMany(jobs)
   }
 
-  /** Runs a failed job again with a fresh retry budget. Rejects for an unknown or not-failed job. */
+  /**
+   * Runs a failed job again with a fresh retry budget. Rejects for an unknown or not-failed
+   * job: the job is looked up in the read model if this process has one open, else in the
+   * log (SQLite, memory); on Kafka a producer-only process opens its read model for it.
+   */
   async retry(jobId: string): Promise<void> {
-    const { readModel } = await this.openedOrThrow()
-    await readModel.caughtUp()
-    const view = readModel.get(jobId)
+    const { log } = await this.openedOrThrow()
+    const view = this.readModelOpening === undefined && canLookUp(log) ? await this.lookUp(jobId) : (await this.readModel()).get(jobId)
     if (view === undefined) throw new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`)
     if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
     await this.appendCommands([this.command(jobId, { _tag: "RetryJob" }, jobId)])
@@ -146,7 +169,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Counts per state, from the projection, after it applied everything in the log now. */
   async stats(): Promise<QueueStats> {
     const readModel = await this.readModel()
-    return readModel.stats()
+    return { ...readModel.stats() }
   }
 
   /**
@@ -160,6 +183,7 @@ export class JobQueue<Data = any> extends EventEmitter {
 
   // ---------------------------------------------------------------- internals
 
+  /** Opens the log and makes sure the queue's topics exist: all a producer needs. */
   private async open(): Promise<Opened> {
     const log = await this.runtime.runPromise(EventLog).catch((e) => {
       throw this.asQueueError(e)
@@ -169,20 +193,36 @@ export class JobQueue<Data = any> extends EventEmitter {
     const n = await run(log.ensureTopic(topics.commands, partitions))
     await run(log.ensureTopic(topics.events, n))
     await run(log.ensureTopic(topics.deadLetter, 1))
-    const sink = this.options.store
-    const readModel = await ReadModel.open({
-      log,
-      queue: this.name,
-      topic: topics.events,
-      commandsTopic: topics.commands,
-      group: engineGroupOf(this.name),
-      partitions: n,
-      pendingMaxAttempts: this.options.policy.attempts,
-      ...(sink === undefined ? {} : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
-      announce: (change: Change) => announce(this, change),
-      report: (e: unknown) => this.report(e)
+    return { log, partitions: n }
+  }
+
+  private openReadModel(): Promise<ReadModel> {
+    this.readModelOpening ??= this.openedOrThrow().then(({ log, partitions }) => {
+      const topics = topicsOf(this.name)
+      const sink = this.options.store
+      return ReadModel.open({
+        log,
+        queue: this.name,
+        topic: topics.events,
+        commandsTopic: topics.commands,
+        group: engineGroupOf(this.name),
+        partitions,
+        retention: this.options.retention,
+        pendingMaxAttempts: this.options.policy.attempts,
+        ...(sink === undefined
+          ? {}
+          : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
+        announce: (change: Change) => announce(this, change),
+        report: (e: unknown) => this.report(e)
+      })
     })
-    return { log, partitions: n, readModel }
+    return this.readModelOpening
+  }
+
+  /** Opens the read model in the background (its failure is reported, and rethrown to whoever awaits it). */
+  private openReadModelSoon(): void {
+    if (this.readModelOpening !== undefined || this.closing !== undefined) return
+    this.openReadModel().catch((e) => this.report(this.asQueueError(e)))
   }
 
   private async openedOrThrow(): Promise<Opened> {
@@ -194,10 +234,30 @@ export class JobQueue<Data = any> extends EventEmitter {
     }
   }
 
+  /** The read model, caught up with everything in the log at the time of the call. */
   private async readModel(): Promise<ReadModel> {
-    const { readModel } = await this.openedOrThrow()
+    if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
+    let readModel: ReadModel
+    try {
+      readModel = await this.openReadModel()
+    } catch (e) {
+      throw this.asQueueError(e)
+    }
     await readModel.caughtUp()
     return readModel
+  }
+
+  /**
+   * A job by id without the read model's help: from the read model when it is open, else
+   * from the log by an indexed lookup (SQLite, memory); `undefined` where neither can tell.
+   */
+  private async lookUp(id: string): Promise<JobView | undefined> {
+    const { log } = await this.openedOrThrow()
+    if (this.readModelOpening !== undefined) {
+      const held = (await this.readModel()).get(id)
+      if (held !== undefined) return held
+    }
+    return canLookUp(log) ? lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
   }
 
   private async startEngine(): Promise<Engine | undefined> {
@@ -222,7 +282,9 @@ export class JobQueue<Data = any> extends EventEmitter {
             this.report(hookError(name, e))
           }
         },
-        report: (e) => this.report(e)
+        report: (e) => this.report(e),
+        retention: this.options.retention,
+        snapshotEvery: snapshotEveryFromEnv()
       },
       log
     )
@@ -238,13 +300,15 @@ export class JobQueue<Data = any> extends EventEmitter {
         throw new InvalidOptionError(`addBulk item ${i}: ${(e as Error).message}`)
       }
     })
-    const { readModel } = await this.openedOrThrow()
-    if (inputs.some((input) => input.jobId !== undefined)) await readModel.caughtUp()
+    await this.openedOrThrow()
+    // the pause flag, where this process knows it without opening anything
+    const known = this.readModelOpening === undefined ? undefined : await this.readModel()
     const now = Date.now()
     const records: Array<OutgoingRecord> = []
     const jobs: Array<Job<Data>> = []
     for (const input of inputs) {
-      const existing = input.jobId === undefined ? undefined : readModel.get(input.jobId)
+      // an id of the caller's own: the job it names, if this process can tell (see lookUp)
+      const existing = input.jobId === undefined ? undefined : await this.lookUp(input.jobId)
       if (existing !== undefined) {
         jobs.push(toJob(existing))
         continue // idempotent add: the job with this id already exists
@@ -257,15 +321,16 @@ export class JobQueue<Data = any> extends EventEmitter {
         priority: input.priority,
         delay: input.delay,
         ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
-        ...(input.timeout === undefined ? {} : { timeout: input.timeout })
+        ...(input.timeout === undefined ? {} : { timeout: input.timeout }),
+        ...(input.jobId === undefined ? {} : { idempotent: true as const }),
+        ...(input.keep === undefined ? {} : { keep: input.keep })
       }
       const record = this.command(id, body, id, undefined, now)
       records.push(record)
       // the job as the log carries it (JSON): a Date is a string, a Map is {}, later
       // mutations of the caller's object change nothing
       const carried = (record.parsed as CommandEnvelope).body as typeof body
-      const paused = readModel.queuePaused
-      const state: JobStateName = input.delay > 0 ? "delayed" : paused ? "paused" : "waiting"
+      const state = startStateOf({ runAt: now + input.delay, queuePaused: known?.queuePaused ?? false }, now)
       jobs.push({
         id,
         name: input.name,
@@ -328,8 +393,8 @@ export class JobQueue<Data = any> extends EventEmitter {
     const engine = await this.engine?.catch(() => undefined)
     await engine?.close(graceMs)
     this.releaseRejections?.()
-    const opened = await this.opened.catch(() => undefined)
-    await opened?.readModel.close()
+    const readModel = await this.readModelOpening?.catch(() => undefined)
+    await readModel?.close()
     await this.runtime.dispose()
   }
 

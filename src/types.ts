@@ -41,6 +41,23 @@ export interface JobOptions {
   jobId?: string
   /** This job's per-attempt time limit in ms (a whole number > 0); overrides the queue's `timeout`. */
   timeout?: number
+  /**
+   * How long this job stays in memory once finished, overriding the queue's `keep` (e.g.
+   * `{ completed: 0 }`: let it go at once). Counts must be finite here: the rule travels in the log.
+   */
+  keep?: KeepOptions
+}
+
+/**
+ * A retention rule: keep at most `count` finished jobs (per partition), none older than `age`
+ * ms. A number is a count. The log keeps every job's history whatever the rule.
+ */
+export type KeepRuleOptions = number | { count?: number; age?: number }
+
+/** Which finished jobs stay in memory: `{ completed: 1000, failed: 5000 }` by default. */
+export interface KeepOptions {
+  completed?: KeepRuleOptions
+  failed?: KeepRuleOptions
 }
 
 export interface RetryOptions {
@@ -106,6 +123,12 @@ export interface QueueOptions<Data = any> {
   timeout?: number
   /** `'memory:'`, `'sqlite:/path/jobs.db'` or `'kafka://host:9092'` (default: `JOBLEDGER_LOG`, else `sqlite:./.jobledger/jobs.db`). */
   log?: string
+  /**
+   * Which finished jobs stay in this process's memory, per partition (the whole queue on
+   * SQLite): default `{ completed: 1000, failed: 5000 }`; `Infinity` keeps all. Counts in
+   * `stats()` stay exact, and the log keeps every job's history either way.
+   */
+  keep?: KeepOptions
 }
 
 /** A job handler; its resolved value becomes `job.result` (JSON). */

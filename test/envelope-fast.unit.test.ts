@@ -31,7 +31,7 @@ const jobError = fc
 const addJob = fc
   .tuple(jobId.map((s) => s.slice(0, 256)), fc.option(json, { nil: undefined }), fc.double({ noNaN: true, noDefaultInfinity: true }), millis)
   .chain(([name, data, priority, delay]) =>
-    optionalKeys({ metadata, timeout }).map((rest) => ({ _tag: "AddJob", name, data, priority, delay, ...rest }))
+    optionalKeys({ metadata, timeout, idempotent: fc.constant(true) }).map((rest) => ({ _tag: "AddJob", name, data, priority, delay, ...rest }))
   )
 const commandBody = fc.oneof(addJob, fc.constantFrom({ _tag: "RetryJob" }, { _tag: "PauseQueue" }, { _tag: "ResumeQueue" }))
 const commandEnvelope = fc.record({ v: fc.constant(1), queue: queueName, jobId: fc.option(jobId, { nil: null }), time: millis, body: commandBody })
@@ -159,6 +159,17 @@ describe("envelope fast path ≡ Schema", () => {
     }
     expect(fastEventEnvelope({ v: 1, queue: "q", jobId: "j", time: 1, seq: 0, body: { _tag: "JobExploded" } })).toBeUndefined()
     expect(fastCommandEnvelope({ v: 1, queue: "q", jobId: "j", time: 1, body: { _tag: "JobStarted", attempt: 0 } })).toBeUndefined()
+  })
+
+  it("the rare shapes (a job's own keep, a JobRetried carrying its job) are left to Schema, which decodes them", () => {
+    const keep = { completed: { count: 0 }, failed: { age: 60_000 } }
+    const add = { v: 1, queue: "q", jobId: "j", time: 1, body: { _tag: "AddJob", name: "n", data: 1, priority: 0, delay: 0, keep } }
+    expect(fastCommandEnvelope(add)).toBeUndefined()
+    expect(Either.getOrThrow(Schema.decodeUnknownEither(CommandEnvelope)(add)).body).toMatchObject({ keep })
+    const job = { name: "n", data: null, priority: 0, createdAt: 1, runAt: 1, maxAttempts: 2, stalledCount: 0, attemptsMade: 2 }
+    const retried = { v: 1, queue: "q", jobId: "j", time: 2, seq: 5, body: { _tag: "JobRetried", job } }
+    expect(fastEventEnvelope(retried)).toBeUndefined()
+    expect(Either.getOrThrow(Schema.decodeUnknownEither(EventEnvelope)(retried)).body).toEqual({ _tag: "JobRetried", job })
   })
 
   it("an optional key holding undefined (never in JSON) is left to Schema", () => {

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest"
 import type { EventEnvelope, JobEventEnvelope, JobStateName } from "../machines/schema.ts"
 import { emptyHistory, evolveHistory, type JobHistory } from "../projections/history.ts"
 import { applyQueueEventToView, evolveJobView, STALLED_ERROR, type JobView } from "../projections/job-view.ts"
-import { PROJECTION_VERSION, QueueProjection } from "../projections/queue-projection.ts"
+import { PARTITION_STATE_VERSION, PartitionState, type Applied } from "../projections/partition-state.ts"
+import { KEEP_ALL, type Retention } from "../projections/retention.ts"
 import { countStats, emptyStats, evolveStats } from "../projections/stats.ts"
 import { added, envelope, logArb, QUEUE } from "./support/sim.ts"
 
@@ -123,17 +124,23 @@ describe("evolveHistory", () => {
   })
 })
 
-describe("QueueProjection", () => {
-  const twoJobs = (p: QueueProjection) => {
+describe("PartitionState", () => {
+  const twoJobs = (p: PartitionState) => {
     p.apply(envelope("a", 0, added({ runAt: 0 })))
     p.apply(envelope("b", 0, added({ runAt: 5000 })))
     p.apply(envelope("c", 0, added({ runAt: 0, maxAttempts: 0 })))
     p.apply(envelope("c", 1, { _tag: "JobStarted", attempt: 0 }))
     p.apply(envelope("c", 2, { _tag: "JobFailed", error: ERR }))
   }
+  const moved = (a: Applied) => (a.ok ? a.transitions : [])
+  const complete = (p: PartitionState, id: string, time: number) => {
+    p.apply(envelope(id, 0, added({ runAt: 0 }), time))
+    p.apply(envelope(id, 1, { _tag: "JobStarted", attempt: 0 }, time))
+    return p.apply(envelope(id, 2, { _tag: "JobCompleted", result: id }, time))
+  }
 
   it("keeps views, lists by state and counts", () => {
-    const p = new QueueProjection()
+    const p = new PartitionState()
     twoJobs(p)
     expect(p.size).toBe(3)
     expect(p.stats()).toEqual({ ...emptyStats, waiting: 1, delayed: 1, failed: 1 })
@@ -143,57 +150,119 @@ describe("QueueProjection", () => {
     expect(p.get("zzz")).toBeUndefined()
   })
 
+  it("one step gives the change and the intents of the state entered", () => {
+    const p = new PartitionState()
+    expect(moved(p.apply(envelope("a", 0, added({ runAt: 0 }))))).toEqual([
+      { before: undefined, after: expect.objectContaining({ state: "waiting" }), intents: [{ type: "enqueue" }] }
+    ])
+    expect(moved(p.apply(envelope("b", 0, added({ runAt: 5000 })))).map((t) => t.intents)).toEqual([[{ type: "schedule", runAt: 5000 }]])
+    expect(moved(p.apply(envelope("a", 1, { _tag: "JobStarted", attempt: 0 })))[0]?.intents).toEqual([{ type: "run" }])
+    expect(p.apply(envelope("a", 2, { _tag: "JobStarted", attempt: 0 }))).toEqual({ ok: false, reason: expect.stringMatching(/not allowed in state active/) })
+    expect(p.apply(envelope("a", 1, { _tag: "JobStarted", attempt: 0 }))).toEqual({ ok: true, transitions: [] }) // duplicate
+  })
+
   it("pause moves only waiting jobs, resume moves them back; others follow on their next event", () => {
-    const p = new QueueProjection()
+    const p = new PartitionState()
     twoJobs(p)
-    const changes = p.apply(envelope(null, 0, { _tag: "QueuePaused" }, 3000))
-    expect(changes.map(({ before, after }) => [after.id, before?.state, after.state])).toEqual([["a", "waiting", "paused"]])
+    const changes = moved(p.apply(envelope(null, 0, { _tag: "QueuePaused" }, 3000)))
+    expect(changes.map(({ before, after, intents }) => [after.id, before?.state, after.state, intents])).toEqual([["a", "waiting", "paused", [{ type: "hold" }]]])
     expect(p.queuePaused).toBe(true)
     expect(p.queueSeq).toBe(0)
     expect(p.stats()).toEqual({ ...emptyStats, paused: 1, delayed: 1, failed: 1 })
-    expect(p.apply(envelope(null, 0, { _tag: "QueuePaused" }))).toEqual([])
+    expect(moved(p.apply(envelope(null, 0, { _tag: "QueuePaused" })))).toEqual([])
     expect(p.get("b")).toMatchObject({ state: "delayed", queuePaused: true })
-    expect(p.apply(envelope("b", 1, { _tag: "JobPromoted" }))).toEqual([
-      { before: expect.objectContaining({ state: "delayed" }), after: expect.objectContaining({ state: "paused" }) }
+    expect(moved(p.apply(envelope("b", 1, { _tag: "JobPromoted" })))).toEqual([
+      { before: expect.objectContaining({ state: "delayed" }), after: expect.objectContaining({ state: "paused" }), intents: [{ type: "hold" }] }
     ])
     p.apply(envelope("c", 3, { _tag: "JobRetried" }))
     expect(p.list("paused").map((v) => v.id)).toEqual(["a", "b", "c"])
-    expect(p.apply(envelope(null, 1, { _tag: "QueueResumed" }, 4000)).map((c) => c.after.state)).toEqual(["waiting", "waiting", "waiting"])
+    expect(moved(p.apply(envelope(null, 1, { _tag: "QueueResumed" }, 4000))).map((c) => c.after.state)).toEqual(["waiting", "waiting", "waiting"])
     expect(p.stats()).toEqual({ ...emptyStats, waiting: 3 })
   })
 
-  it("fed several partitions, each with its own pause/resume seqs, follows the furthest one", () => {
-    const p = new QueueProjection()
-    p.apply(envelope("a", 0, added()))
-    p.apply(envelope(null, 0, { _tag: "QueuePaused" })) // partition 0
-    p.apply(envelope("b", 0, added({ queuePaused: true }))) // partition 1, added while paused
-    p.apply(envelope(null, 0, { _tag: "QueuePaused" })) // partition 1: same fact, same seq
-    p.apply(envelope(null, 1, { _tag: "QueueResumed" })) // partition 1
-    expect(p.apply(envelope(null, 1, { _tag: "QueueResumed" }))).toEqual([]) // partition 0
-    expect(p.list("waiting").map((v) => v.id)).toEqual(["a", "b"])
-    expect(p.stats()).toEqual({ ...emptyStats, waiting: 2 })
+  it("retention: finished jobs beyond the count leave memory, oldest first; counts stay exact", () => {
+    const p = new PartitionState({ completed: { count: 2, age: Infinity }, failed: { count: 1, age: Infinity } })
+    for (const [i, id] of ["a", "b", "c"].entries()) complete(p, id, 1000 + i)
+    expect(p.stats()).toEqual({ ...emptyStats, completed: 3 })
+    expect(p.list("completed").map((v) => v.id)).toEqual(["b", "c"])
+    expect(p.get("a")).toBeUndefined()
+    expect(p.size).toBe(2)
   })
 
-  it("round-trips through a plain-JSON snapshot; another version asks for a rebuild", () => {
-    const p = new QueueProjection()
+  it("retention by age: a finishing job lets go of those older than the age", () => {
+    const p = new PartitionState({ completed: { count: Infinity, age: 100 }, failed: { count: 0, age: Infinity } })
+    complete(p, "a", 1000)
+    complete(p, "b", 1050)
+    expect(p.list("completed").map((v) => v.id)).toEqual(["a", "b"])
+    complete(p, "c", 1101)
+    expect(p.list("completed").map((v) => v.id)).toEqual(["b", "c"])
+    expect(p.stats().completed).toBe(3)
+  })
+
+  it("a job's own keep rule trims with its own bound (count 0: gone at once, still announced)", () => {
+    const p = new PartitionState()
+    p.apply(envelope("a", 0, added({ runAt: 0, keep: { completed: { count: 0 } } })))
+    p.apply(envelope("a", 1, { _tag: "JobStarted", attempt: 0 }))
+    const done = moved(p.apply(envelope("a", 2, { _tag: "JobCompleted", result: 1 })))
+    expect(done[0]?.after).toMatchObject({ id: "a", state: "completed" })
+    expect(p.get("a")).toBeUndefined()
+    expect(p.stats().completed).toBe(1)
+  })
+
+  it("a JobRetried carrying its job brings back a failed job that left memory", () => {
+    const p = new PartitionState({ ...KEEP_ALL, failed: { count: 0, age: Infinity } })
+    p.apply(envelope("c", 0, added({ runAt: 0, maxAttempts: 0, createdAt: 900 })))
+    p.apply(envelope("c", 1, { _tag: "JobStarted", attempt: 0 }))
+    p.apply(envelope("c", 2, { _tag: "JobFailed", error: ERR }))
+    expect(p.get("c")).toBeUndefined()
+    expect(p.apply(envelope("c", 3, { _tag: "JobRetried" }))).toEqual({ ok: false, reason: expect.stringMatching(/does not hold/) })
+    const job = { name: "send", data: { to: "a@b.c" }, priority: 0, createdAt: 900, runAt: 0, maxAttempts: 0, stalledCount: 0, attemptsMade: 0 }
+    const back = moved(p.apply(envelope("c", 3, { _tag: "JobRetried", job })))
+    expect(back[0]).toMatchObject({ before: { state: "failed" }, after: { id: "c", state: "waiting", seq: 3, createdAt: 900 }, intents: [{ type: "enqueue" }] })
+    expect(p.stats()).toEqual({ ...emptyStats, waiting: 1 })
+  })
+
+  it("a JobAdded for a job whose life ended begins a new life; the old one stays counted", () => {
+    const p = new PartitionState()
+    complete(p, "a", 1000)
+    expect(moved(p.apply(envelope("a", 0, added({ runAt: 0, createdAt: 1000 }), 2000)))).toEqual([]) // the same ask again: a duplicate
+    const again = moved(p.apply(envelope("a", 0, added({ runAt: 0, createdAt: 1900 }), 2000)))
+    expect(again).toEqual([{ before: undefined, after: expect.objectContaining({ id: "a", state: "waiting", seq: 0 }), intents: [{ type: "enqueue" }] }])
+    expect(p.stats()).toEqual({ ...emptyStats, completed: 1, waiting: 1 })
+    expect(p.list("completed")).toEqual([])
+    expect(moved(p.apply(envelope("a", 0, added({ runAt: 0 }), 2001)))).toEqual([]) // a live job: a duplicate
+  })
+
+  it("round-trips through a plain-JSON snapshot; another version or a bad shape asks for a replay", () => {
+    const p = new PartitionState()
     twoJobs(p)
     p.apply(envelope(null, 0, { _tag: "QueuePaused" }))
     const json = JSON.parse(JSON.stringify(p.toSnapshot()))
-    const q = QueueProjection.fromSnapshot(json)!
+    const q = PartitionState.fromSnapshot(json)!
     expect(q.toSnapshot()).toEqual(p.toSnapshot())
     expect(q.stats()).toEqual(p.stats())
     expect(q.queuePaused).toBe(true)
-    expect(QueueProjection.fromSnapshot({ ...json, version: PROJECTION_VERSION + 1 })).toBeUndefined()
+    expect(PartitionState.fromSnapshot({ ...json, version: PARTITION_STATE_VERSION + 1 })).toBeUndefined()
+    expect(PartitionState.fromSnapshot({ ...json, jobs: [...json.jobs, { id: "x", state: "lost", seq: 0 }] })).toBeUndefined()
+    expect(PartitionState.fromSnapshot({ ...json, order: { ...json.order, paused: [] } })).toBeUndefined()
+    expect(PartitionState.fromSnapshot({ ...json, counts: { waiting: "1" } })).toBeUndefined()
+    expect(PartitionState.fromSnapshot(null)).toBeUndefined()
   })
 })
 
-describe("QueueProjection properties", () => {
-  const recount = (p: QueueProjection) => countStats(p.list().map((v) => v.state))
+describe("PartitionState properties", () => {
+  const recount = (p: PartitionState) => countStats(p.list().map((v) => v.state))
+  const LIVE: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "paused"]
+  const STATES: ReadonlyArray<JobStateName> = [...LIVE, "completed", "failed"]
+  const retentionArb: fc.Arbitrary<Retention> = fc.record({
+    completed: fc.record({ count: fc.oneof(fc.constant(Infinity), fc.nat(4)), age: fc.oneof(fc.constant(Infinity), fc.nat(40)) }),
+    failed: fc.record({ count: fc.oneof(fc.constant(Infinity), fc.nat(4)), age: fc.oneof(fc.constant(Infinity), fc.nat(40)) })
+  })
 
-  it("stats always equal a recount of the views by state", () => {
+  it("keeping every job, stats always equal a recount of the views by state", () => {
     fc.assert(
       fc.property(logArb(), (log) => {
-        const p = new QueueProjection()
+        const p = new PartitionState(KEEP_ALL)
         for (const e of log) {
           p.apply(e)
           expect(p.stats()).toEqual(recount(p))
@@ -203,16 +272,39 @@ describe("QueueProjection properties", () => {
     )
   })
 
+  it("retention changes what is held, never the counts nor any live job", () => {
+    fc.assert(
+      fc.property(logArb(200, 24), retentionArb, (log, retention) => {
+        const all = new PartitionState(KEEP_ALL)
+        const kept = new PartitionState(retention)
+        for (const e of log) {
+          const a = all.apply(e)
+          const k = kept.apply(e)
+          // the same decision for every event, whatever was let go
+          expect(k.ok).toBe(a.ok)
+          expect(kept.stats()).toEqual(all.stats())
+        }
+        for (const s of LIVE) expect(kept.list(s)).toEqual(all.list(s))
+        for (const s of ["completed", "failed"] as const) {
+          const held = kept.list(s).map((v) => v.id)
+          expect(held.length).toBeLessThanOrEqual(retention[s].count)
+          expect(all.list(s).map((v) => v.id)).toEqual(expect.arrayContaining(held))
+        }
+      }),
+      { numRuns: 200 }
+    )
+  })
+
   it("is idempotent under redelivery: applying any prefix again changes nothing", () => {
     fc.assert(
       fc.property(logArb(), fc.array(fc.nat(), { maxLength: 30 }), (log, redeliveries) => {
-        const once = new QueueProjection()
+        const once = new PartitionState(KEEP_ALL)
         for (const e of log) once.apply(e)
         const before = once.toSnapshot()
-        for (const n of redeliveries) for (const e of log.slice(0, n % (log.length + 1))) expect(once.apply(e)).toEqual([])
+        for (const n of redeliveries) for (const e of log.slice(0, n % (log.length + 1))) expect(moved(once.apply(e))).toEqual([])
         expect(once.toSnapshot()).toEqual(before)
         // redelivery interleaved with progress: after event i, events 0..k again
-        const twice = new QueueProjection()
+        const twice = new PartitionState(KEEP_ALL)
         log.forEach((e, i) => {
           twice.apply(e)
           for (const again of log.slice(0, (redeliveries[i] ?? 0) % (i + 2))) twice.apply(again)
@@ -221,12 +313,15 @@ describe("QueueProjection properties", () => {
       }),
       { numRuns: 150 }
     )
+    function moved(a: Applied) {
+      return a.ok ? a.transitions : []
+    }
   })
 
   it("pausing only waiting jobs (lazy flags) equals applying queue events to every view", () => {
     fc.assert(
       fc.property(logArb(), (log) => {
-        const p = new QueueProjection()
+        const p = new PartitionState(KEEP_ALL)
         const eager = new Map<string, JobView>()
         for (const e of log) {
           p.apply(e)
@@ -244,21 +339,23 @@ describe("QueueProjection properties", () => {
     )
   })
 
-  it("a checkpoint restored mid-stream ends where a straight replay ends", () => {
+  it("a snapshot taken anywhere plus the tail ≡ a full replay: state, lists and the tail's decisions and intents", () => {
     fc.assert(
-      fc.property(logArb(), fc.nat(), (log, cut) => {
-        const straight = new QueueProjection()
-        for (const e of log) straight.apply(e)
-        const first = new QueueProjection()
+      fc.property(logArb(200, 24), retentionArb, fc.nat(), (log, retention, cut) => {
+        const straight = new PartitionState(retention)
         const at = cut % (log.length + 1)
-        for (const e of log.slice(0, at)) first.apply(e)
-        const resumed = QueueProjection.fromSnapshot(JSON.parse(JSON.stringify(first.toSnapshot())))!
-        for (const e of log.slice(at)) resumed.apply(e)
+        const first = new PartitionState(retention)
+        for (const e of log.slice(0, at)) {
+          straight.apply(e)
+          first.apply(e)
+        }
+        const resumed = PartitionState.fromSnapshot(JSON.parse(JSON.stringify(first.toSnapshot())), retention)!
+        for (const e of log.slice(at)) expect(resumed.apply(e)).toEqual(straight.apply(e))
         expect(resumed.toSnapshot()).toEqual(straight.toSnapshot())
-        const states: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused"]
-        for (const s of states) expect(resumed.list(s).map((v) => v.id).sort()).toEqual(straight.list(s).map((v) => v.id).sort())
+        expect(resumed.stats()).toEqual(straight.stats())
+        for (const s of STATES) expect(resumed.list(s).map((v) => v.id)).toEqual(straight.list(s).map((v) => v.id))
       }),
-      { numRuns: 100 }
+      { numRuns: 200 }
     )
   })
 })

@@ -344,7 +344,7 @@ describe.each(localBackends)("reliability on $name", (backend) => {
         const start = await run(log.endOffset(topics.commands, 0))
         await run(log.append(topics.commands, records.map((value) => ({ key: null, value }))))
         const end = start + records.length
-        await until(async () => (await run(log.committedOffset!(engineGroupOf(q.name), topics.commands, 0))) >= end, "the engine to consume every record", 30_000)
+        await until(async () => (await run(log.committedOffset(engineGroupOf(q.name), topics.commands, 0))) >= end, "the engine to consume every record", 30_000)
 
         const letters = (await readAll(log, topics.deadLetter)).map((r) => JSON.parse(r.value) as { reason: string; offset: number; raw: string })
         const lettered = new Map(letters.map((l) => [l.offset, l]))

@@ -105,10 +105,7 @@ export const openQueue = async <Data = unknown>(
 export const requireQueue = async (queue: string, url: string): Promise<void> => {
   const opened = await openLog(url)
   try {
-    const count = opened.log.partitionCount
-    // a log that cannot tell without creating (none of ours) is not checked
-    if (count === undefined) return
-    const partitions = await run(count(topicsOf(queue).events))
+    const partitions = await run(opened.log.partitionCount(topicsOf(queue).events))
     if (partitions === undefined || partitions === 0) throw new CliFailure(new NoSuchQueueError(queue, opened.log.url).message)
   } finally {
     await opened.close()

@@ -9,6 +9,9 @@
  * - The latest command offset pushed rides in the same transaction as the events decided
  *   from those commands, so a command is never both consumed and lost.
  * - `afterDurable` callbacks run only once their events are durable.
+ * - A snapshot is taken when a transaction is cut, so it is the state as of exactly the
+ *   events written up to and including that transaction, and it is written in it. A failed
+ *   transaction's snapshot is dropped (the retry carries more events); the next one is taken anew.
  */
 import { Effect } from "effect"
 import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
@@ -31,6 +34,16 @@ export interface AppenderConfig {
   readonly onFenced: (error: FencedError) => void
   /** Called on every failed attempt (for logging); retryable ones are retried. */
   readonly onError: (error: LogError) => void
+  /** The partition's snapshots, taken when due (see the invariants). */
+  readonly snapshots?: SnapshotSource
+}
+
+/** Where the Appender gets a partition's snapshot from. */
+export interface SnapshotSource {
+  /** The state as of everything pushed so far (JSON) when a snapshot is due, else `undefined`. */
+  readonly take: () => string | undefined
+  /** The snapshot last taken is durable. */
+  readonly written: () => void
 }
 
 const RETRY_MIN_MS = 50
@@ -107,7 +120,8 @@ export class Appender {
       return
     }
     this.next = emptyBatch()
-    const { log, group, partition, topics } = this.config
+    const { log, group, partition, topics, snapshots } = this.config
+    const snapshot = snapshots?.take()
     const unit = {
       group,
       partition,
@@ -115,13 +129,15 @@ export class Appender {
       events: batch.events,
       deadLetterTopic: topics.deadLetter,
       deadLetters: batch.deadLetters,
-      ...(batch.commitOffset === undefined ? {} : { commit: { topic: topics.commands, offset: batch.commitOffset } })
+      ...(batch.commitOffset === undefined ? {} : { commit: { topic: topics.commands, offset: batch.commitOffset } }),
+      ...(snapshot === undefined ? {} : { snapshot })
     }
     this.inFlight = Effect.runPromise(
       log.transact(unit).pipe(
         Effect.match({
           onSuccess: () => {
             this.failures = 0
+            if (snapshot !== undefined) snapshots?.written()
             for (const f of batch.afterDurable) f()
             return 0
           },

@@ -1,9 +1,11 @@
 /**
  * What a partition actor needs from the engine that owns it: one value per queue engine.
  */
+import type { Retention } from "../../projections/retention.ts"
 import type { EventLogService, QueueTopics } from "../log/event-log.ts"
 import type { JobHandler, QueueHooks } from "../types.ts"
 import type { RetryPolicy } from "./backoff.ts"
+import type { SnapshotEvery } from "./snapshot-cadence.ts"
 import type { WorkerPool } from "./worker-pool.ts"
 
 export interface EngineContext {
@@ -13,6 +15,10 @@ export interface EngineContext {
   readonly topics: QueueTopics
   readonly pool: WorkerPool
   readonly policy: RetryPolicy
+  /** Which finished jobs stay in the partitions' memory. */
+  readonly retention: Retention
+  /** When partitions write snapshots. */
+  readonly snapshotEvery: SnapshotEvery
   /** Delay before retry k (1-based), derived from the policy's Schedule. */
   readonly delayFor: (k: number) => number
   /** Per-attempt timeout in ms; undefined means none. */

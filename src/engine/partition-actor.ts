@@ -2,14 +2,18 @@
  * The actor owning one partition of a queue: the single writer of its events.
  *
  * Invariants:
- * - Only this actor decides transitions of its jobs, and only with the job machine
- *   (`stepJob`/`beginJob`); every decided event is applied to its own projection at once
- *   and handed to the Appender, which writes them in decision order.
+ * - Only this actor decides transitions of its jobs, and only through its PartitionState,
+ *   which steps the job machine once per event and returns the change and its intents; the
+ *   actor appends the event and carries out the intents (one exhaustive switch).
  * - State in memory is always "the log so far plus what the appender holds": restoring from
- *   the log after a crash loses only undecided work, never a decided-and-durable event.
+ *   the latest snapshot plus the events after it loses only undecided work, never a
+ *   decided-and-durable event.
  * - A job runs only while its last decided event is `JobStarted`; a permit of the pool is
  *   held exactly while one of its jobs is running.
  * - Commands are consumed in offset order; their offset commits with the events they caused.
+ * - A job id is never added twice: a command for a job the state holds changes nothing, and
+ *   for an id the caller chose (`idempotent`) that left memory, the log is asked where it can
+ *   (`recordsByKey`: SQLite, memory). On Kafka such an id past retention starts a new life.
  */
 import {
   type AddJob,
@@ -19,26 +23,28 @@ import {
   type JobEventBody,
   type QueueEventBody
 } from "../../machines/schema.ts"
-import { beginJob, type JobIntent, retriesLeft, stepJob } from "../../machines/job-machine.ts"
-import { QueueProjection } from "../../projections/queue-projection.ts"
-import type { JobView } from "../../projections/job-view.ts"
+import { failedAttemptEvent, type JobIntent } from "../../machines/job-machine.ts"
+import { evolveJobView, isFinished, retriedJobOf, type JobView } from "../../projections/job-view.ts"
+import { PartitionState, type Transition } from "../../projections/partition-state.ts"
 import { decodeCommand, decodeEvent, encode } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
 import { type Attempt, type Outcome, startAttempt } from "./handler-run.ts"
-import { type ReadyEntry, type ReadyJob, ReadyQueue } from "./ready-queue.ts"
+import { type ReadyEntry, ReadyQueue } from "./ready-queue.ts"
 import { TimerHeap } from "./timer-heap.ts"
 import type { EngineContext } from "./engine-context.ts"
+import { SnapshotCadence } from "./snapshot-cadence.ts"
 import { toJob } from "../job.ts"
 import { run } from "../run.ts"
 
 const RESTORE_BATCH = 10_000
 
 export class PartitionActor {
-  private readonly projection = new QueueProjection()
+  private state: PartitionState
   private readonly ready: ReadyQueue
   private readonly timers: TimerHeap
   private readonly appender: Appender
+  private readonly cadence: SnapshotCadence
   private readonly running = new Map<string, Attempt>()
   private readonly unregister: () => void
   private stopped = false
@@ -49,8 +55,10 @@ export class PartitionActor {
     private readonly ctx: EngineContext,
     readonly partition: number
   ) {
+    this.state = new PartitionState(ctx.retention)
     this.ready = new ReadyQueue(ctx.pool.nextArrival)
     this.timers = new TimerHeap((ids) => this.promote(ids))
+    this.cadence = new SnapshotCadence(ctx.snapshotEvery)
     this.appender = new Appender({
       log: ctx.log,
       group: ctx.group,
@@ -60,36 +68,56 @@ export class PartitionActor {
         ctx.report(error)
         this.halt()
       },
-      onError: (error) => ctx.report(error)
+      onError: (error) => ctx.report(error),
+      snapshots: {
+        take: () => (this.cadence.due(this.state.size) ? JSON.stringify(this.state.toSnapshot()) : undefined),
+        written: () => this.cadence.written()
+      }
     })
     this.unregister = ctx.pool.register({ head: () => this.head(), startHead: () => this.startHead() })
   }
 
-  /** Rebuilds the partition's jobs from its events, then returns stalled jobs to the queue. */
+  /**
+   * Rebuilds the partition's jobs from its latest snapshot and the events after it, then
+   * returns the jobs a dead owner left running to the queue (as stalled).
+   */
   async restore(): Promise<void> {
     const { log, topics } = this.ctx
-    for (let from = 0; ; ) {
+    const snapshot = await run(log.loadSnapshot(topics.events, this.partition))
+    const restored = snapshot === undefined ? undefined : parseSnapshot(snapshot.data, this.ctx)
+    if (snapshot !== undefined && restored === undefined)
+      this.ctx.report(new Error(`${topics.events}/${this.partition}: the snapshot at offset ${snapshot.offset} cannot be restored here; replaying the partition from offset 0`))
+    if (restored !== undefined) this.state = restored
+    let tail = 0
+    for (let from = restored === undefined ? 0 : snapshot!.offset; ; ) {
       const batch = await run(log.read(topics.events, this.partition, from, RESTORE_BATCH))
       for (const record of batch) {
         const decoded = decodeEvent(record.value)
-        if (decoded.ok) this.projection.apply(decoded.value)
+        if (decoded.ok) this.state.apply(decoded.value)
         else this.ctx.report(new Error(`skipping undecodable event at offset ${record.offset}: ${decoded.reason}`))
       }
+      tail += batch.length
       if (batch.length < RESTORE_BATCH) break
       from = batch[batch.length - 1]!.offset + 1
     }
-    for (const view of this.projection.list("waiting")) this.ready.push(view)
-    for (const view of this.projection.list("paused")) this.ready.push(view)
-    for (const view of this.projection.list("delayed")) this.timers.schedule(view.id, view.runAt)
+    this.cadence.restored(tail)
+    for (const view of this.state.list("waiting")) this.ready.push(view)
+    for (const view of this.state.list("paused")) this.ready.push(view)
+    for (const view of this.state.list("delayed")) this.timers.schedule(view.id, view.runAt)
     // The previous owner died with these running: hand them back (counted, bounded by the machine).
-    for (const view of this.projection.list("active")) this.decide(view, { _tag: "JobStalled" })
+    for (const view of this.state.list("active")) this.decide(view, { _tag: "JobStalled" })
     this.pump()
   }
 
   /** Handles a batch of command records in offset order. Resolves when they are durable. */
-  onRecords = (records: ReadonlyArray<LogRecord>): Promise<void> => {
-    if (this.stopped || records.length === 0) return Promise.resolve()
-    for (const record of records) this.handleCommand(record)
+  onRecords = async (records: ReadonlyArray<LogRecord>): Promise<void> => {
+    if (this.stopped || records.length === 0) return
+    for (const record of records) {
+      const lookup = this.handleCommand(record)
+      // only a command about a job that left memory waits for the log; the rest stay synchronous
+      if (lookup !== undefined) await lookup
+      if (this.stopped) return
+    }
     const durable = new Promise<void>((resolve) => {
       this.undelivered.add(resolve)
       this.appender.commit(records[records.length - 1]!.offset + 1, () => {
@@ -116,7 +144,7 @@ export class PartitionActor {
       this.running.delete(id)
       attempt.abort(new Error("the engine stopped before the job finished: it was handed back and will run again"))
       this.ctx.pool.release()
-      const view = this.projection.get(id)
+      const view = this.state.get(id)
       if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobStalled" })
     }
     this.unregister()
@@ -141,7 +169,8 @@ export class PartitionActor {
 
   // ------------------------------------------------------------------ commands
 
-  private handleCommand(record: LogRecord): void {
+  /** Decides what a command asks; returns a promise only when it must look a job up in the log first. */
+  private handleCommand(record: LogRecord): Promise<void> | undefined {
     // Commands appended by this process arrive with their envelope: no need to decode them.
     const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as CommandEnvelope } : decodeCommand(record.value)
     if (!decoded.ok) return this.refuse(record, decoded.reason)
@@ -150,31 +179,46 @@ export class PartitionActor {
       return this.refuse(record, `command for queue '${command.queue}' on the topic of queue '${this.ctx.queue}'`)
     const body = command.body
     switch (body._tag) {
-      case "AddJob":
-        return this.addJob(record, command, body)
+      case "AddJob": {
+        if (command.jobId === null) return this.refuse(record, "AddJob without a job id")
+        const jobId = command.jobId
+        // Idempotent add: the first command with an id wins, later ones change nothing.
+        if (this.state.get(jobId) !== undefined) return undefined
+        if (body.idempotent !== true || this.ctx.log.recordsByKey === undefined) return this.addJob(jobId, command, body)
+        return this.lookUp(jobId).then((known) => (known === undefined ? this.addJob(jobId, command, body) : undefined))
+      }
       case "RetryJob": {
-        const view = command.jobId === null ? undefined : this.projection.get(command.jobId)
-        if (view === undefined) return this.refuse(record, `RetryJob: unknown job '${command.jobId}'`)
-        const refused = this.decide(view, { _tag: "JobRetried" })
-        if (refused !== undefined) this.refuse(record, `RetryJob: ${refused}`)
-        return
+        if (command.jobId === null) return this.refuse(record, "RetryJob without a job id")
+        const jobId = command.jobId
+        const held = this.state.get(jobId)
+        if (held !== undefined || this.ctx.log.recordsByKey === undefined) return this.retryJob(record, jobId, held)
+        return this.lookUp(jobId).then((found) => this.retryJob(record, jobId, found))
       }
       case "PauseQueue":
-        if (!this.projection.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
-        return
+        if (!this.state.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
+        return undefined
       case "ResumeQueue":
-        if (this.projection.queuePaused) {
+        if (this.state.queuePaused) {
           this.decideQueue({ _tag: "QueueResumed" })
           this.ctx.queueResumed()
         }
-        return
+        return undefined
     }
   }
 
-  private addJob(record: LogRecord, command: CommandEnvelope, body: AddJob): void {
-    if (command.jobId === null) return this.refuse(record, "AddJob without a job id")
-    // Idempotent add: the first command with an id wins, later ones change nothing.
-    if (this.projection.get(command.jobId) !== undefined) return
+  /** A job that left memory, rebuilt from its events in the log (`undefined`: the log has none). */
+  private async lookUp(jobId: string): Promise<JobView | undefined> {
+    const records = await run(this.ctx.log.recordsByKey!(this.ctx.topics.events, jobId))
+    let view: JobView | undefined
+    for (const record of records) {
+      if (record.partition !== this.partition) continue
+      const decoded = decodeEvent(record.value)
+      if (decoded.ok && decoded.value.jobId === jobId) view = evolveJobView(view, decoded.value as Parameters<typeof evolveJobView>[1])
+    }
+    return view
+  }
+
+  private addJob(jobId: string, command: CommandEnvelope, body: AddJob): undefined {
     const now = Date.now()
     const added = {
       _tag: "JobAdded" as const,
@@ -184,79 +228,87 @@ export class PartitionActor {
       runAt: command.time + body.delay,
       createdAt: command.time,
       maxAttempts: this.ctx.policy.attempts,
-      queuePaused: this.projection.queuePaused,
+      queuePaused: this.state.queuePaused,
       ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
-      ...(body.timeout === undefined ? {} : { timeout: body.timeout })
+      ...(body.timeout === undefined ? {} : { timeout: body.timeout }),
+      ...(body.keep === undefined ? {} : { keep: body.keep })
     }
-    const { intents } = beginJob(added, now)
-    this.record({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: command.jobId, time: now, seq: 0, body: added })
-    this.runIntents({ id: command.jobId, priority: body.priority, runAt: added.runAt }, intents)
+    this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId, time: now, seq: 0, body: added })
+    return undefined
   }
 
-  private refuse(record: LogRecord, reason: string): void {
+  private retryJob(record: LogRecord, jobId: string, view: JobView | undefined): undefined {
+    if (view === undefined) return this.refuse(record, `RetryJob: unknown job '${jobId}'`)
+    // A failed job's JobRetried carries the job, so a reader that let it go can take it back.
+    const body = isFinished(view.state) ? { _tag: "JobRetried" as const, job: retriedJobOf(view) } : { _tag: "JobRetried" as const }
+    const refused = this.decide(view, body)
+    if (refused !== undefined) this.refuse(record, `RetryJob: ${refused}`)
+    return undefined
+  }
+
+  private refuse(record: LogRecord, reason: string): undefined {
     this.appender.deadLetter(
       record.key,
       JSON.stringify({ reason, source: `${record.topic}/${record.partition}`, offset: record.offset, raw: record.value.slice(0, 65_536), time: Date.now() })
     )
+    return undefined
   }
 
   // ------------------------------------------------------------------ transitions
 
   /**
-   * Steps `view` through the machine with `body`; on success records the event and runs the
-   * intents. Returns the machine's reason when the transition is refused.
+   * The next event of `view`'s job: applied to the state (one machine step), appended, its
+   * intents carried out. Returns the machine's reason when it refuses the event (nothing is
+   * appended then). `afterDurable` gets the view as decided, once the event is durable.
    */
   private decide(view: JobView, body: JobEventBody, afterDurable?: (after: JobView) => void): string | undefined {
-    const step = stepJob(view, body)
-    if (!step.ok) return step.reason
-    this.record(
-      { v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time: Date.now(), seq: view.seq + 1, body },
-      afterDurable
-    )
-    this.runIntents(view, step.intents)
-    return undefined
+    return this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time: Date.now(), seq: view.seq + 1, body }, afterDurable)
   }
 
   private decideQueue(body: QueueEventBody): void {
-    const envelope: EventEnvelope = {
-      v: ENVELOPE_VERSION,
-      queue: this.ctx.queue,
-      jobId: null,
-      time: Date.now(),
-      seq: this.projection.queueSeq + 1,
-      body
-    }
-    const changes = this.projection.apply(envelope)
-    this.appender.push(null, encode(envelope), envelope)
-    for (const { before, after } of changes)
-      if (after.state === "waiting" && before?.state !== "waiting") this.ready.push(after)
+    this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: null, time: Date.now(), seq: this.state.queueSeq + 1, body })
   }
 
-  /** Applies to the projection, queues for the log; `afterDurable` gets the view as decided. */
-  private record(envelope: EventEnvelope, afterDurable?: (after: JobView) => void): void {
-    this.projection.apply(envelope)
-    const after = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
-    // A job held by a pause queues now; head() passes over the whole queue until the resume.
-    if (after !== undefined && after.state === "paused") this.ready.push(after)
+  private apply(envelope: EventEnvelope, afterDurable?: (after: JobView) => void): string | undefined {
+    const applied = this.state.apply(envelope)
+    if (!applied.ok) return applied.reason
+    const moved = applied.transitions
+    // a job event that moved nothing was a duplicate: there is nothing to write
+    if (envelope.jobId !== null && moved.length === 0) return undefined
+    const after = moved[0]?.after
     this.appender.push(
       envelope.jobId,
       encode(envelope),
       envelope,
       afterDurable === undefined || after === undefined ? undefined : () => afterDurable(after)
     )
+    this.cadence.appended()
+    for (const transition of moved) for (const intent of transition.intents) this.carryOut(intent, transition)
+    return undefined
   }
 
-  private runIntents(job: ReadyJob, intents: ReadonlyArray<JobIntent>): void {
-    for (const intent of intents) {
-      if (intent.type === "enqueue") this.ready.push(job)
-      else if (intent.type === "schedule") this.timers.schedule(job.id, intent.runAt)
+  /** What the engine does on entering a state: the machine's intents, every kind handled here. */
+  private carryOut(intent: JobIntent, { after }: Transition): void {
+    switch (intent.type) {
+      case "enqueue":
+        return this.ready.push(after)
+      case "hold":
+        // held by a pause: queued now, so that it runs in its place once resumed (head()
+        // passes over the whole queue while it is paused)
+        return this.ready.push(after)
+      case "schedule":
+        return this.timers.schedule(after.id, intent.runAt)
+      case "run":
+        return this.runHandler(after)
+      case "settle":
+        return // finished: its permit went back when its outcome was decided
     }
   }
 
   private promote(ids: ReadonlyArray<string>): void {
     if (this.stopped) return
     for (const id of ids) {
-      const view = this.projection.get(id)
+      const view = this.state.get(id)
       // Stale timer entries (job already promoted or rescheduled later) are skipped.
       if (view === undefined || view.state !== "delayed" || view.runAt > Date.now()) continue
       this.decide(view, { _tag: "JobPromoted" })
@@ -268,7 +320,7 @@ export class PartitionActor {
 
   /** Whether this partition holds the queue paused (a resume may still be on its way). */
   get queuePaused(): boolean {
-    return !this.stopped && this.projection.queuePaused
+    return !this.stopped && this.state.queuePaused
   }
 
   /** Asks the engine's pool for a scheduling pass; starts happen there, best job first. */
@@ -278,29 +330,27 @@ export class PartitionActor {
 
   /** The job this partition would start next; drops entries that are no longer waiting. */
   private head(): ReadyEntry | undefined {
-    if (this.stopped || this.projection.queuePaused) return undefined
+    if (this.stopped || this.state.queuePaused) return undefined
     for (;;) {
       const entry = this.ready.peek()
       if (entry === undefined) return undefined
-      const view = this.projection.get(entry.id)
+      const view = this.state.get(entry.id)
       if (view !== undefined && view.state === "waiting") return entry
       this.ready.pop() // left waiting while queued (paused, say): skip it
     }
   }
 
+  /** Starts the head job: its JobStarted enters `active`, whose `run` intent starts the handler. */
   private startHead(): void {
-    const id = this.ready.pop()!
-    this.start(this.projection.get(id)!)
-  }
-
-  private start(view: JobView): void {
+    const view = this.state.get(this.ready.pop()!)!
     const refused = this.decide(view, { _tag: "JobStarted", attempt: view.attemptsMade })
     if (refused !== undefined) {
       this.ctx.report(new Error(`engine bug: could not start job ${view.id}: ${refused}`))
       this.ctx.pool.release()
-      return
     }
-    const active = this.projection.get(view.id)!
+  }
+
+  private runHandler(active: JobView): void {
     const handler = this.ctx.handlerFor(active.name)
     const job = toJob(active)
     const attempt = startAttempt(
@@ -311,9 +361,9 @@ export class PartitionActor {
         return handler.length >= 2 ? handler(job, lazy.signal) : (handler as (job: unknown) => unknown)(job)
       },
       active.timeout ?? this.ctx.timeoutMs,
-      (outcome) => this.finish(view.id, attempt, outcome)
+      (outcome) => this.finish(active.id, attempt, outcome)
     )
-    this.running.set(view.id, attempt)
+    this.running.set(active.id, attempt)
   }
 
   private finish(id: string, attempt: Attempt, outcome: Outcome): void {
@@ -321,7 +371,7 @@ export class PartitionActor {
     if (this.running.get(id) !== attempt) return
     this.running.delete(id)
     this.ctx.pool.release()
-    const view = this.projection.get(id)
+    const view = this.state.get(id)
     if (view === undefined || view.state !== "active") return
     // Hooks run once their event is durable; no closure at all when the hook is absent.
     const { onComplete, onRetry, onFailed } = this.ctx.hooks
@@ -332,7 +382,7 @@ export class PartitionActor {
         { _tag: "JobCompleted", result },
         onComplete && ((after) => this.ctx.runHook("onComplete", () => onComplete(toJob(after), result)))
       )
-    } else if (retriesLeft(view)) {
+    } else if (failedAttemptEvent(view) === "JobRetrying") {
       const attemptNo = view.attemptsMade + 1
       const delay = this.ctx.delayFor(attemptNo)
       const body = { _tag: "JobRetrying" as const, error: outcome.error, attempt: attemptNo, delay, runAt: Date.now() + delay }
@@ -346,5 +396,14 @@ export class PartitionActor {
       )
     }
     this.pump()
+  }
+}
+
+/** A stored snapshot as this engine's state; `undefined` when it is not ours to restore. */
+const parseSnapshot = (data: string, ctx: EngineContext): PartitionState | undefined => {
+  try {
+    return PartitionState.fromSnapshot(JSON.parse(data), ctx.retention)
+  } catch {
+    return undefined
   }
 }

@@ -9,7 +9,8 @@
  * Invariants every implementation keeps:
  * - Offsets of a (topic, partition) start at 0 and increase by 1 with no gaps.
  * - `append` resolves only when the records are durable (SQLite commit / Kafka acks=all).
- * - `transact` is all-or-nothing and fails for an owner that lost the partition (fencing).
+ * - `transact` is all-or-nothing and fails for an owner that lost the partition (fencing);
+ *   its snapshot, if any, lands with its events or not at all.
  * - A reader sees records of one partition in offset order, each once per subscription.
  */
 import { Context, Data, type Effect, type Scope } from "effect"
@@ -51,6 +52,18 @@ export interface TransactUnit {
   readonly deadLetterTopic?: string
   /** When set, the group's committed offset of the commands partition becomes `offset`. */
   readonly commit?: { readonly topic: string; readonly offset: number }
+  /**
+   * The partition's state after these events (JSON), stored as its latest snapshot with the
+   * offset it covers: the end of `eventsTopic`'s partition once `events` are appended. It is
+   * written in the same unit, so a snapshot never runs ahead of the events it covers.
+   */
+  readonly snapshot?: string
+}
+
+/** A partition's latest snapshot: the state (JSON) as of every event before `offset`. */
+export interface StoredSnapshot {
+  readonly offset: number
+  readonly data: string
 }
 
 /** What a group member is told for each partition it comes to own. */
@@ -95,7 +108,7 @@ export interface EventLogService {
    * The partition count of `topic`, `undefined` when it does not exist. Never creates
    * anything: readers (replay, audits) use it so a mistyped queue name leaves no topic behind.
    */
-  readonly partitionCount?: (topic: string) => Effect.Effect<number | undefined, LogError>
+  readonly partitionCount: (topic: string) => Effect.Effect<number | undefined, LogError>
   /** Appends durably; records keep their order within a partition. */
   readonly append: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, LogError>
   /** Up to `max` records of a partition starting at `from` (fewer at the end). */
@@ -118,14 +131,19 @@ export interface EventLogService {
     onRecords: (records: ReadonlyArray<LogRecord>) => Promise<void>
   ) => Effect.Effect<void, LogError, Scope.Scope>
   /** The group's committed offset of a partition (0 when none). */
-  readonly committedOffset?: (group: string, topic: string, partition: number) => Effect.Effect<number, LogError>
+  readonly committedOffset: (group: string, topic: string, partition: number) => Effect.Effect<number, LogError>
   /** Joins the group until the scope closes; owned partitions are handed to `spec.assign`. */
   readonly join: (spec: GroupSpec) => Effect.Effect<void, LogError, Scope.Scope>
   /** The atomic unit of the engine (see TransactUnit). Fails with FencedError for a zombie. */
   readonly transact: (unit: TransactUnit) => Effect.Effect<void, LogError | FencedError>
-  /** A named checkpoint blob (projection snapshots); `undefined` when none. */
-  readonly loadCheckpoint: (name: string) => Effect.Effect<string | undefined, LogError>
-  readonly saveCheckpoint: (name: string, data: string) => Effect.Effect<void, LogError>
+  /** The latest snapshot of a partition of `topic` (see TransactUnit.snapshot); `undefined` when none. */
+  readonly loadSnapshot: (topic: string, partition: number) => Effect.Effect<StoredSnapshot | undefined, LogError>
+  /**
+   * Every record of `topic` with this key, in offset order: an indexed lookup, so that one
+   * job's history costs its own size, not the log's. Only logs with an index by key have it
+   * (SQLite, memory); on Kafka finding a job that left memory needs a replay.
+   */
+  readonly recordsByKey?: (topic: string, key: string) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
 }
 
 /** The EventLog service tag; provided by `MemoryLog.layer`, `SqliteLog.layer`, `KafkaLog.layer`. */
@@ -135,7 +153,9 @@ export class EventLog extends Context.Tag("jobledger/EventLog")<EventLog, EventL
 export const topicsOf = (queue: string) => ({
   commands: `jobledger.${queue}.commands`,
   events: `jobledger.${queue}.events`,
-  deadLetter: `jobledger.${queue}.dead-letter`
+  deadLetter: `jobledger.${queue}.dead-letter`,
+  /** Kafka only: the partitions' latest state, compacted (local logs keep snapshots in their own table). */
+  snapshots: `jobledger.${queue}.snapshots`
 })
 export type QueueTopics = ReturnType<typeof topicsOf>
 

@@ -415,9 +415,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
         catch: (cause) =>
           cause instanceof FencedError ? cause : toLogError(brokers, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
       }),
-    // Checkpoints are not kept on Kafka: projections are rebuilt from the events topic.
-    loadCheckpoint: () => Effect.succeed(undefined),
-    saveCheckpoint: () => Effect.void
+    loadSnapshot: () => Effect.succeed(undefined)
   }
 
   const close = async () => {

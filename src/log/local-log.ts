@@ -357,8 +357,8 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
           return Effect.void
         }
       ),
-    loadCheckpoint: (name) => attempt(() => store.loadCheckpoint(name)),
-    saveCheckpoint: (name, data) => attempt(() => store.saveCheckpoint(name, data))
+    loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
+    recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key))
   }
 
   const close = () => {

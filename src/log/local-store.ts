@@ -31,15 +31,20 @@ export interface LocalStore {
   read(topic: string, partition: number, from: number, max: number): ReadonlyArray<LogRecord>
   endOffset(topic: string, partition: number): number
   committed(group: string, topic: string, partition: number): number
-  /** Appends events and dead letters and commits the offset atomically, if `owner` holds the lease. */
+  /**
+   * Appends events and dead letters, commits the offset and stores the snapshot (covering the
+   * events partition's new end) atomically, if `owner` holds the lease.
+   */
   transact(unit: TransactUnit, owner: string, now: number): ReadonlyArray<LogRecord> | "fenced"
   /** Takes or renews the group lease unless a live other owner holds it. */
   acquireLease(group: string, owner: string, pid: number, ttlMs: number, now: number, isAlive: (pid: number) => boolean): boolean
   releaseLease(group: string, owner: string): void
+  /** Every record of `topic` with `key`, in offset order (an index lookup). */
+  readByKey(topic: string, key: string): ReadonlyArray<LogRecord>
   /** Changes whenever another connection commits (SQLite `PRAGMA data_version`). */
   dataVersion(): number
-  loadCheckpoint(name: string): string | undefined
-  saveCheckpoint(name: string, data: string): void
+  /** The latest snapshot of a partition (written by `transact`). */
+  loadSnapshot(topic: string, partition: number): { readonly offset: number; readonly data: string } | undefined
   close(): void
 }
 

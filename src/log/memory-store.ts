@@ -8,7 +8,9 @@ export const openMemoryStore = (): LocalStore => {
   const topics = new Map<string, Array<Array<LogRecord>>>()
   const offsets = new Map<string, number>()
   const leases = new Map<string, { owner: string; pid: number; expires: number }>()
-  const checkpoints = new Map<string, string>()
+  const snapshots = new Map<string, { offset: number; data: string }>()
+  /** Records by topic and key, in offset order (the memory log holds all of them anyway). */
+  const byKey = new Map<string, Array<LogRecord>>()
   let version = 0
 
   const partitionsOf = (topic: string): Array<Array<LogRecord>> => {
@@ -25,6 +27,12 @@ export const openMemoryStore = (): LocalStore => {
     if (log === undefined) throw new Error(`topic ${topic} has no partition ${p}`)
     const record: LogRecord = { topic, partition: p, offset: log.length, key, value, timestamp: now }
     log.push(record)
+    if (key !== null) {
+      const slot = `${topic}\u0000${key}`
+      const same = byKey.get(slot)
+      if (same === undefined) byKey.set(slot, [record])
+      else same.push(record)
+    }
     return r.parsed === undefined ? record : { ...record, parsed: r.parsed }
   }
 
@@ -56,6 +64,8 @@ export const openMemoryStore = (): LocalStore => {
         for (const r of unit.deadLetters) out.push(appendOne(unit.deadLetterTopic, r, r.partition, now))
       if (unit.commit !== undefined)
         offsets.set(`${unit.group}\u0000${unit.commit.topic}\u0000${unit.partition}`, unit.commit.offset)
+      if (unit.snapshot !== undefined)
+        snapshots.set(`${unit.eventsTopic}\u0000${unit.partition}`, { offset: (partitionsOf(unit.eventsTopic)[unit.partition] ?? []).length, data: unit.snapshot })
       version++
       return out
     },
@@ -68,9 +78,12 @@ export const openMemoryStore = (): LocalStore => {
     releaseLease: (group, owner) => {
       if (leases.get(group)?.owner === owner) leases.delete(group)
     },
+    readByKey: (topic, key) => {
+      const records = byKey.get(`${topic}\u0000${key}`) ?? []
+      return [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)
+    },
     dataVersion: () => version,
-    loadCheckpoint: (name) => checkpoints.get(name),
-    saveCheckpoint: (name, data) => void checkpoints.set(name, data),
+    loadSnapshot: (topic, partition) => snapshots.get(`${topic}\u0000${partition}`),
     close: () => {}
   }
 }

@@ -6,6 +6,10 @@
  *   gap-free even when a producer process and an engine process write the same file.
  * - Events are appended only while the writer holds the group lease, checked in the same
  *   transaction (a zombie engine cannot write after a new owner took over).
+ * - A partition's snapshot is written in the transaction that appends the events it covers,
+ *   with the offset after them: never ahead of the log, and gone with it if it rolls back.
+ * - `records_by_key` indexes records by (topic, key): one job's events are found without a
+ *   scan (a job's events are keyed by its id). It costs one more b-tree insert per record.
  * - `synchronous=NORMAL` in WAL mode: a commit survives a process crash (SIGKILL); a power
  *   loss may lose the last transactions. `sqlite:path?sync=full` makes every commit fsync.
  */
@@ -27,7 +31,11 @@ CREATE TABLE IF NOT EXISTS group_offsets (
   PRIMARY KEY (grp, topic, partition)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (grp TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS snapshots (
+  topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, data TEXT NOT NULL,
+  UNIQUE (topic, partition)
+);
+CREATE INDEX IF NOT EXISTS records_by_key ON records (topic, key);
 `
 
 /** A records row as read: positional (raw mode), topic and partition are the caller's. */
@@ -103,10 +111,17 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     "INSERT INTO leases (grp, owner, pid, expires) VALUES (?, ?, ?, ?) ON CONFLICT (grp) DO UPDATE SET owner = excluded.owner, pid = excluded.pid, expires = excluded.expires"
   )
   const deleteLease = db.prepare("DELETE FROM leases WHERE grp = ? AND owner = ?")
-  const selectCheckpoint = db.prepare<[string], { data: string }>("SELECT data FROM checkpoints WHERE name = ?")
-  const upsertCheckpoint = db.prepare(
-    "INSERT INTO checkpoints (name, data) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET data = excluded.data"
+  const selectSnapshot = db.prepare<[string, number], { offset: number; data: string }>(
+    "SELECT offset, data FROM snapshots WHERE topic = ? AND partition = ?"
   )
+  const upsertSnapshot = db.prepare(
+    "INSERT INTO snapshots (topic, partition, offset, data) VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset, data = excluded.data"
+  )
+  const selectByKey = db
+    .prepare<[string, string], [partition: number, offset: number, key: string | null, value: string, ts: number]>(
+      "SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key = ? ORDER BY partition, offset"
+    )
+    .raw()
 
   const partitionCount = (topic: string): number => {
     const row = topicPartitions.get(topic)
@@ -150,6 +165,10 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
       appendRecords(unit.deadLetterTopic, unit.deadLetters, undefined, now, next, out)
     if (unit.commit !== undefined) upsertCommitted.run(unit.group, unit.commit.topic, unit.partition, unit.commit.offset)
+    if (unit.snapshot !== undefined) {
+      const end = next.get(`${unit.eventsTopic}\u0000${unit.partition}`) ?? nextOffset.get(unit.eventsTopic, unit.partition)!.next
+      upsertSnapshot.run(unit.eventsTopic, unit.partition, end, unit.snapshot)
+    }
     return out
   })
 
@@ -177,9 +196,10 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     transact: (unit, owner, now) => transactTx.immediate(unit, owner, now),
     acquireLease: (group, owner, pid, ttlMs, now, isAlive) => acquireTx.immediate(group, owner, pid, ttlMs, now, isAlive),
     releaseLease: (group, owner) => void deleteLease.run(group, owner),
+    readByKey: (topic, key) =>
+      selectByKey.all(topic, key).map(([partition, offset, k, value, ts]): LogRecord => ({ topic, partition, offset, key: k, value, timestamp: ts })),
     dataVersion: () => db.pragma("data_version", { simple: true }) as number,
-    loadCheckpoint: (name) => selectCheckpoint.get(name)?.data,
-    saveCheckpoint: (name, data) => void upsertCheckpoint.run(name, data),
+    loadSnapshot: (topic, partition) => selectSnapshot.get(topic, partition),
     close: () => db.close()
   }
 }

@@ -25,6 +25,9 @@ const PUBLIC_EVENT: Record<string, string> = {
   JobStalled: "stalled"
 }
 
+/** The public events a read model announces: listening to one opens the queue's read model. */
+export const PUBLIC_EVENT_NAMES: ReadonlySet<string> = new Set([...Object.values(PUBLIC_EVENT), "paused", "resumed"])
+
 export const announce = (emitter: EventEmitter, { envelope, after }: Change): void => {
   const body = envelope.body
   const name = PUBLIC_EVENT[body._tag]

@@ -1,7 +1,10 @@
 /**
- * The read plane of one queue in this process: a QueueProjection fed from the events topic.
+ * The read plane of one queue in this process: one PartitionState per partition, restored
+ * from the partition's latest snapshot and fed the events after it.
  *
  * Invariants:
+ * - Cost follows live jobs, not history: opening reads each partition's snapshot and the
+ *   events after it, never the whole log; memory holds live jobs and retained finished ones.
  * - Every partition is applied in offset order, each record once per follow.
  * - A change reaches the sink (a custom store) before it is announced, so a listener of
  *   `completed` that calls `store.get` sees the completed job.
@@ -17,8 +20,10 @@ import { run } from "../run.ts"
 import { Effect, Exit, Scope } from "effect"
 import type { CommandEnvelope, EventEnvelope, JobStateName } from "../../machines/schema.ts"
 import type { JobView } from "../../projections/job-view.ts"
+import { PartitionState } from "../../projections/partition-state.ts"
 import { PendingAdds } from "../../projections/pending-adds.ts"
-import { QueueProjection } from "../../projections/queue-projection.ts"
+import { QueueState } from "../../projections/queue-state.ts"
+import type { Retention } from "../../projections/retention.ts"
 import { addStats, type QueueStats } from "../../projections/stats.ts"
 import { decodeCommand, decodeEvent } from "../codec.ts"
 import type { EventLogService, LogRecord } from "../log/event-log.ts"
@@ -36,6 +41,8 @@ export interface ReadModelOptions {
   readonly commandsTopic: string
   readonly group: string
   readonly partitions: number
+  /** Which finished jobs stay in this process's memory. */
+  readonly retention: Retention
   /** `maxAttempts` shown for a job no engine has accepted yet (the producer's retry.attempts). */
   readonly pendingMaxAttempts: number
   /** Receives every job view change, in order, before it is announced. */
@@ -46,17 +53,19 @@ export interface ReadModelOptions {
 }
 
 export class ReadModel {
-  readonly projection = new QueueProjection()
+  readonly state: QueueState
   private readonly pending = new PendingAdds()
   private readonly next: Array<number>
   private readonly nextCommand: Array<number>
   private readonly liveFrom: Array<number>
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
+  private readonly pausedOf = (p: number) => this.state.partitions[p]?.queuePaused ?? false
 
   private constructor(
     private readonly options: ReadModelOptions,
     private readonly scope: Scope.CloseableScope
   ) {
+    this.state = new QueueState(options.partitions, options.retention)
     this.next = new Array<number>(options.partitions).fill(0)
     this.nextCommand = new Array<number>(options.partitions).fill(0)
     this.liveFrom = new Array<number>(options.partitions).fill(0)
@@ -68,12 +77,13 @@ export class ReadModel {
     const { log, topic } = options
     for (let p = 0; p < options.partitions; p++) {
       model.liveFrom[p] = await run(log.endOffset(topic, p))
+      model.next[p] = await model.restore(p)
     }
     for (let p = 0; p < options.partitions; p++) {
-      await Effect.runPromise(Scope.extend(log.follow(topic, p, 0, (records) => model.apply(p, records)), scope))
+      await Effect.runPromise(Scope.extend(log.follow(topic, p, model.next[p]!, (records) => model.apply(p, records)), scope))
     }
     for (let p = 0; p < options.partitions; p++) {
-      const from = log.committedOffset === undefined ? 0 : await run(log.committedOffset(options.group, options.commandsTopic, p))
+      const from = await run(log.committedOffset(options.group, options.commandsTopic, p))
       model.nextCommand[p] = from
       await Effect.runPromise(
         Scope.extend(log.follow(options.commandsTopic, p, from, (records) => model.applyCommands(p, records)), scope)
@@ -93,27 +103,47 @@ export class ReadModel {
     await new Promise<void>((resolve) => this.waiters.push({ until: ends, resolve }))
   }
 
-  /** A job's view: accepted by an engine, else pending (asked for, not yet accepted). */
+  /** A job's view: held (live, or finished within retention), else pending (asked for, not yet accepted). */
   get(id: string): JobView | undefined {
-    return this.projection.get(id) ?? this.pending.get(id, this.projection.queuePaused)
+    return this.state.get(id) ?? this.pending.get(id, this.pausedOf)
   }
 
   list(state?: JobStateName): Array<JobView> {
-    return [...this.projection.list(state), ...this.pending.list(state, this.projection.queuePaused)]
+    return [...this.state.list(state), ...this.pending.list(state, this.pausedOf)]
   }
 
   stats(): QueueStats {
-    const accepted = this.projection.stats()
-    return this.pending.size === 0 ? { ...accepted } : addStats(accepted, this.pending.stats(this.projection.queuePaused))
+    const accepted = this.state.stats()
+    return this.pending.size === 0 ? accepted : addStats(accepted, this.pending.stats(this.pausedOf))
   }
 
+  /** True while some partition holds the queue paused. */
   get queuePaused(): boolean {
-    return this.projection.queuePaused
+    return this.state.partitions.some((p) => p.queuePaused)
   }
 
   async close(): Promise<void> {
     await Effect.runPromise(Scope.close(this.scope, Exit.void))
     for (const w of this.waiters.splice(0)) w.resolve()
+  }
+
+  /** Partition `p` from its latest snapshot; returns the offset to follow its events from. */
+  private async restore(p: number): Promise<number> {
+    const { log, topic, retention, report } = this.options
+    const snapshot = await run(log.loadSnapshot(topic, p))
+    if (snapshot === undefined) return 0
+    let restored: PartitionState | undefined
+    try {
+      restored = PartitionState.fromSnapshot(JSON.parse(snapshot.data), retention)
+    } catch {
+      restored = undefined
+    }
+    if (restored === undefined) {
+      report(new Error(`${topic}/${p}: the snapshot at offset ${snapshot.offset} cannot be restored here; replaying the partition from offset 0`))
+      return 0
+    }
+    this.state.partitions[p] = restored
+    return snapshot.offset
   }
 
   /** `ends` lists the events partitions, then the commands partitions. */
@@ -142,8 +172,8 @@ export class ReadModel {
       const command = decoded.value
       const body = command.body
       if (body._tag !== "AddJob" || command.jobId === null || command.queue !== this.options.queue) continue
-      if (this.projection.get(command.jobId) !== undefined) continue
-      this.pending.add({ ...command, jobId: command.jobId }, body, this.options.pendingMaxAttempts)
+      if (this.state.get(command.jobId) !== undefined) continue
+      this.pending.add({ ...command, jobId: command.jobId }, body, this.options.pendingMaxAttempts, partition)
     }
     this.wakeWaiters()
     return Promise.resolve()
@@ -151,6 +181,7 @@ export class ReadModel {
 
   private async apply(partition: number, records: ReadonlyArray<LogRecord>): Promise<void> {
     const { sink, announce, report } = this.options
+    const state = this.state.partition(partition)
     for (const record of records) {
       // Our own appends arrive with their envelope (same process): decoding is for outside bytes.
       const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as EventEnvelope } : decodeEvent(record.value)
@@ -158,23 +189,22 @@ export class ReadModel {
         report(new Error(`${record.topic}/${partition}@${record.offset}: undecodable event skipped: ${decoded.reason}`))
       } else {
         const envelope = decoded.value
-        const before = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
-        const wasPaused = this.projection.queuePaused
-        const changes = this.projection.apply(envelope)
+        const wasPaused = state.queuePaused
+        const applied = state.apply(envelope)
         if (envelope.jobId !== null && envelope.body._tag === "JobAdded") this.pending.accepted(envelope.jobId)
+        const moved = applied.ok ? applied.transitions : []
         if (sink !== undefined) {
-          for (const c of changes) {
+          for (const t of moved) {
             try {
-              await sink(c.before, c.after)
+              await sink(t.before, t.after)
             } catch (e) {
               report(e)
             }
           }
         }
-        if (record.offset >= (this.liveFrom[partition] ?? 0) && (changes.length > 0 || (envelope.jobId === null && this.projection.queuePaused !== wasPaused))) {
-          const after = envelope.jobId === null ? undefined : this.projection.get(envelope.jobId)
-          announce({ envelope, before, after })
-        }
+        const live = record.offset >= (this.liveFrom[partition] ?? 0)
+        if (live && envelope.jobId !== null && moved.length > 0) announce({ envelope, before: moved[0]!.before, after: moved[0]!.after })
+        else if (live && envelope.jobId === null && state.queuePaused !== wasPaused) announce({ envelope, before: undefined, after: undefined })
       }
       this.next[partition] = record.offset + 1
     }

@@ -7,7 +7,8 @@
  */
 import { ManagedRuntime } from "effect"
 import type { EventEnvelope } from "../../machines/schema.ts"
-import { QueueProjection } from "../../projections/queue-projection.ts"
+import { QueueState } from "../../projections/queue-state.ts"
+import { KEEP_ALL } from "../../projections/retention.ts"
 import { type VerifyReport, verifyEvents } from "../../projections/verify.ts"
 import { decodeEvent } from "../codec.ts"
 import { EventLog, type EventLogService, topicsOf } from "../log/event-log.ts"
@@ -38,7 +39,8 @@ export interface ReplayResult {
   readonly events: number
   readonly partitions: number
   readonly stats: QueueStats
-  readonly projection: QueueProjection
+  /** Every job of the queue as of the replay's end (replay keeps finished jobs too). */
+  readonly projection: QueueState
   /** Records that did not decode, with their offsets. */
   readonly undecodable: ReadonlyArray<{ partition: number; offset: number; reason: string }>
   /** The events of `jobId`, when asked for. */
@@ -68,13 +70,12 @@ export const replayFromLog = async (
   options: ReplayOptions & { readonly verify?: boolean } = {}
 ): Promise<ReplayResult> => {
   const topic = topicsOf(queue).events
-  // Logs without partitionCount (none of ours) fall back to ensureTopic.
-  const partitions = log.partitionCount !== undefined ? await run(log.partitionCount(topic)) : await run(log.ensureTopic(topic, 1))
+  const partitions = await run(log.partitionCount(topic))
   if (partitions === undefined || partitions === 0) throw new NoSuchQueueError(queue, log.url)
   const ends: Array<number> = []
   for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
   const total = ends.reduce((a, b) => a + b, 0)
-  const projection = new QueueProjection()
+  const projection = new QueueState(partitions, KEEP_ALL)
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
   const timeline: Array<ReplayedEvent> = []
   const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []
@@ -93,7 +94,7 @@ export const replayFromLog = async (
         }
         const envelope = decoded.value
         if (options.untilTime !== undefined && envelope.time > options.untilTime) break reading
-        projection.apply(envelope)
+        projection.partition(p).apply(envelope)
         events++
         if (options.verify === true) checked.push({ partition: p, offset: record.offset, envelope })
         if (options.jobId !== undefined && envelope.jobId === options.jobId)

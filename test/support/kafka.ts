@@ -91,7 +91,7 @@ export const eventsOf = async (logUrl: string, queue: string): Promise<Array<Sto
   try {
     const log = await runtime.runPromise(EventLog)
     const topic = topicsOf(queue).events
-    const partitions = (await run(log.partitionCount!(topic))) ?? 0
+    const partitions = (await run(log.partitionCount(topic))) ?? 0
     const out: Array<StoredEvent> = []
     for (let p = 0; p < partitions; p++) {
       const end = await run(log.endOffset(topic, p))

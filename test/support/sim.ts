@@ -5,7 +5,7 @@
  */
 import fc from "fast-check"
 import { beginJob, stepJob, type JobLife } from "../../machines/job-machine.ts"
-import { ENVELOPE_VERSION, type EventBody, type EventEnvelope, type JobAdded, type JobEventBody, type QueueEventBody } from "../../machines/schema.ts"
+import { ENVELOPE_VERSION, type EventBody, type EventEnvelope, type JobAdded, type JobEventBody, type QueueEventBody, type RetriedJob } from "../../machines/schema.ts"
 
 export const QUEUE = "emails"
 const ERR = { name: "Error", message: "boom" }
@@ -59,7 +59,7 @@ export interface Choice {
   /** 0 toggles the queue's pause instead (one choice in ten). */
   readonly toggle: number
 }
-export const choiceArb: fc.Arbitrary<Choice> = fc.record({ job: fc.nat(7), pick: fc.nat(), delayed: fc.boolean(), toggle: fc.nat(9) })
+export const choiceArb = (jobs = 8): fc.Arbitrary<Choice> => fc.record({ job: fc.nat(jobs - 1), pick: fc.nat(), delayed: fc.boolean(), toggle: fc.nat(9) })
 
 /**
  * A legal log from choices: a toggle pauses or resumes the queue; a new job gets JobAdded
@@ -67,7 +67,7 @@ export const choiceArb: fc.Arbitrary<Choice> = fc.record({ job: fc.nat(7), pick:
  * it, else the next accepted job event candidate.
  */
 export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
-  const jobs = new Map<string, { life: JobLife; seq: number }>()
+  const jobs = new Map<string, { life: JobLife; seq: number; added: JobAdded }>()
   const log: Array<EventEnvelope> = []
   let paused = false
   let queueSeq = -1
@@ -82,15 +82,17 @@ export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
     const id = `job-${c.job}`
     const job = jobs.get(id)
     if (job === undefined) {
-      const body = added({ runAt: c.delayed ? time + 50 : time, queuePaused: paused, maxAttempts: c.job % 3, priority: c.job % 2 })
-      jobs.set(id, { life: beginJob(body, time).life, seq: 0 })
+      const body = added({ runAt: c.delayed ? time + 50 : time, queuePaused: paused, maxAttempts: c.job % 3, priority: c.job % 2, createdAt: time })
+      jobs.set(id, { life: beginJob(body, time).life, seq: 0, added: body })
       log.push(envelope(id, 0, body, time))
       continue
     }
     const life = sync(job.life, paused)
     const options = candidates(life, time).filter((b): b is JobEventBody => b._tag !== "QueuePaused" && b._tag !== "QueueResumed")
     for (let k = 0; k < options.length; k++) {
-      const body = options[(c.pick + k) % options.length]!
+      const candidate = options[(c.pick + k) % options.length]!
+      // as the engine writes it: a JobRetried carries the failed job it brings back
+      const body: JobEventBody = candidate._tag === "JobRetried" && life.state === "failed" ? { _tag: "JobRetried", job: retriedOf(job.added, life) } : candidate
       const step = stepJob(life, body)
       if (!step.ok) continue
       job.life = step.life
@@ -102,11 +104,23 @@ export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
   return log
 }
 
+const retriedOf = (a: JobAdded, life: JobLife): RetriedJob => ({
+  name: a.name,
+  data: a.data,
+  priority: a.priority,
+  createdAt: a.createdAt ?? 0,
+  runAt: life.runAt,
+  maxAttempts: life.maxAttempts,
+  stalledCount: life.stalledCount,
+  attemptsMade: life.attemptsMade
+})
+
 function sync(life: JobLife, paused: boolean): JobLife {
   if (life.queuePaused === paused) return life
   const step = stepJob(life, { _tag: paused ? "QueuePaused" : "QueueResumed" })
   return step.ok ? step.life : life
 }
 
-export const logArb = (maxLength = 120): fc.Arbitrary<Array<EventEnvelope>> =>
-  fc.array(choiceArb, { maxLength, size: "max" }).map((choices) => simulate(choices))
+/** A legal log of up to `maxLength` events over at most `jobs` job ids. */
+export const logArb = (maxLength = 120, jobs = 8): fc.Arbitrary<Array<EventEnvelope>> =>
+  fc.array(choiceArb(jobs), { maxLength, size: "max" }).map((choices) => simulate(choices))

@@ -166,6 +166,15 @@ export class JobQueue<Data = any> extends EventEmitter {
     return this.queueCommand({ _tag: "ResumeQueue" })
   }
 
+  /**
+   * Resolves once the log is open and the queue's topics exist — all a producer needs; rejects
+   * with a QueueLogError when the log cannot be opened. Nothing else waits on it: `add` opens
+   * the log itself. Use it to fail fast at start-up.
+   */
+  async waitUntilReady(): Promise<void> {
+    await this.openedOrThrow()
+  }
+
   /** Counts per state, from the projection, after it applied everything in the log now. */
   async stats(): Promise<QueueStats> {
     const readModel = await this.readModel()

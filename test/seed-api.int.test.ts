@@ -1108,13 +1108,18 @@ describe.each(backends)("seed API on $name", (backend) => {
       const q = new JobQueue(uniqueQueue(), { log: backend.freshLog() })
       try {
         let finished = false
+        // held until the test has seen it active (a fixed sleep could end between two polls)
+        const gate = deferred()
         q.process("slow", async () => {
-          await sleep(100)
+          await gate.promise
+          await sleep(50)
           finished = true
         })
         const job = await q.add("slow", {})
         await until(async () => (await q.store.get(job.id))?.state === "active", "the job to start")
-        await q.close()
+        const closing = q.close()
+        gate.resolve()
+        await closing
         expect(finished).toBe(true)
         await expect(q.add("slow", {})).rejects.toThrow(/closed/)
         await expect(q.stats()).rejects.toThrow(/closed/)

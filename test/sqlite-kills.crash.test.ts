@@ -5,6 +5,11 @@
  * the projection equals a fresh replay, and the replay verifies clean.
  *
  * Default: 6 kills over 1,200 jobs (~20 s). JOBLEDGER_LONG=1: 20 kills over 5,000 jobs.
+ *
+ * The second variant writes a snapshot with every transaction (JOBLEDGER_SNAPSHOT_EVERY=1):
+ * each holds the whole backlog, so most of a transaction's time is the snapshot and kills
+ * land while one is being written. Then the snapshot must equal the log: a reader restored
+ * from it sees what a reader with every snapshot deleted sees, and what a replay sees.
  */
 import Database from "better-sqlite3"
 import { mkdtempSync } from "node:fs"
@@ -35,7 +40,8 @@ const prng = (seed: number) => {
   }
 }
 
-const startEngine = (dbPath: string, queue: string): Child => spawnScript("engine", ENGINE, [dbPath, queue, String(CONCURRENCY)])
+const startEngine = (dbPath: string, queue: string, env: Record<string, string>): Child =>
+  spawnScript("engine", ENGINE, [dbPath, queue, String(CONCURRENCY)], env)
 
 /** Every event of the queue, straight from the file (no decoding shortcuts of our own). */
 const eventsOf = (dbPath: string, queue: string): Array<{ jobId: string | null; tag: string }> => {
@@ -51,7 +57,12 @@ const eventsOf = (dbPath: string, queue: string): Array<{ jobId: string | null; 
   }
 }
 
-describe("seeded SIGKILLs on SQLite", () => {
+const VARIANTS: ReadonlyArray<{ name: string; env: Record<string, string> }> = [
+  { name: "default snapshot cadence", env: {} },
+  { name: "a snapshot in every transaction", env: { JOBLEDGER_SNAPSHOT_EVERY: "1" } }
+]
+
+describe.each(VARIANTS)("seeded SIGKILLs on SQLite, $name", ({ env }) => {
   const children: Array<Child> = []
   const queues: Array<JobQueue> = []
   afterEach(async () => {
@@ -86,7 +97,7 @@ describe("seeded SIGKILLs on SQLite", () => {
     const killedAfterMs: Array<number> = []
     const completedAtKill: Array<number> = []
     for (let k = 0; k < KILLS; k++) {
-      const child = startEngine(dbPath, name)
+      const child = startEngine(dbPath, name, env)
       children.push(child)
       engines.push(child)
       await until(() => child.out.some((l) => l.startsWith("ready")), `engine ${k} to start (${child.out.join(" | ")})`, 30_000)
@@ -103,7 +114,7 @@ describe("seeded SIGKILLs on SQLite", () => {
     while (nextJob < JOBS) await addBatch()
     expect(added).toHaveLength(JOBS)
 
-    const last = startEngine(dbPath, name)
+    const last = startEngine(dbPath, name, env)
     children.push(last)
     engines.push(last)
     await until(async () => (await producer.stats()).completed === JOBS, `all ${JOBS} jobs completed (last engine: ${last.out.join(" | ")})`, 120_000)
@@ -134,6 +145,34 @@ describe("seeded SIGKILLs on SQLite", () => {
     expect(replayed.stats).toEqual({ waiting: 0, active: 0, completed: JOBS, failed: 0, delayed: 0, paused: 0 })
     expect(await producer.stats()).toEqual(replayed.stats)
 
+    // The latest snapshot covers a prefix of the log, and restoring from it is the same as
+    // restoring from nothing: a reader from the snapshot, a reader with every snapshot gone
+    // and the replay agree on every job.
+    const db = new Database(dbPath)
+    const snapshots = db.prepare<[string], { offset: number }>("SELECT offset FROM snapshots WHERE topic = ?").all(topicsOf(name).events)
+    if ("JOBLEDGER_SNAPSHOT_EVERY" in env) expect(snapshots).toHaveLength(1)
+    for (const snap of snapshots) expect(snap.offset).toBeLessThanOrEqual(events.length)
+    const views = async (url: string) => {
+      const reader = new JobQueue(name, { log: url, keep: { completed: Infinity, failed: Infinity } })
+      try {
+        const stats = await reader.stats()
+        return { stats, jobs: (await reader.store.list()).map((j) => [j.id, j.state, j.attemptsMade]).sort() }
+      } finally {
+        await reader.close()
+      }
+    }
+    const fromSnapshot = await views(`sqlite:${dbPath}?sync=normal`)
+    db.prepare("DELETE FROM snapshots").run()
+    db.close()
+    const fromNothing = await views(`sqlite:${dbPath}?sync=normal`)
+    expect(fromSnapshot.stats).toEqual(fromNothing.stats)
+    expect(fromNothing.stats).toEqual(replayed.stats)
+    // the snapshot holds what the engine's retention kept (its last 1,000 completed jobs):
+    // each of them as the log says, and the rest are completed jobs that left memory
+    const all = new Map(fromNothing.jobs.map((j) => [j[0], j]))
+    for (const j of fromSnapshot.jobs) expect(all.get(j[0])).toEqual(j)
+    for (const [id, j] of all) if (!fromSnapshot.jobs.some((k) => k[0] === id)) expect(j[1]).toBe("completed")
+
     const reruns = started - JOBS
     // every re-run in the log is a job handed back by the next engine after a kill (stalled)
     expect(reruns).toBe(stalled)
@@ -144,7 +183,7 @@ describe("seeded SIGKILLs on SQLite", () => {
     expect(runs.length).toBeGreaterThanOrEqual(started)
     expect(completedAtKill.at(-1)!).toBeLessThanOrEqual(JOBS)
     console.log(
-      `[sqlite-kills] seed ${SEED}: ${KILLS} SIGKILLs over ${JOBS} jobs, ${events.length} events; ` +
+      `[sqlite-kills${"JOBLEDGER_SNAPSHOT_EVERY" in env ? ", snapshot every transaction" : ""}] seed ${SEED}: ${snapshots.length} snapshot(s) at offset ${snapshots.map((x) => x.offset).join(",")}; ${KILLS} SIGKILLs over ${JOBS} jobs, ${events.length} events; ` +
         `${started} JobStarted = ${JOBS} jobs + ${reruns} re-runs (${stalled} JobStalled); ` +
         `${runs.length} handler runs seen by the engines (${runs.length - JOBS} re-runs); ` +
         `completed at each kill: ${completedAtKill.join(",")}; kill delays (ms after ready): ${killedAfterMs.join(",")}; ` +

@@ -72,7 +72,7 @@ export const ensureReachable = async (log: string): Promise<void> => {
 }
 
 /**
- * A JobQueue on `log`, opened and caught up with the log. Problems the queue reports in the
+ * A JobQueue on `log`, with the log open. Problems the queue reports in the
  * background are handed to `onError` (default: ignored — the command's own result says
  * what went wrong), so they never print twice.
  */
@@ -92,8 +92,9 @@ export const openQueue = async <Data = unknown>(
   }
   queue.on("error", onError)
   try {
-    // stats() resolves once the log is open and the read model has caught up with it
-    await queue.stats()
+    // the log open and the topics there: producer commands need nothing more (they never
+    // open a read model); reading commands open theirs with their first query
+    await queue.waitUntilReady()
   } catch (e) {
     void closeQueue(queue)
     throw e instanceof CliFailure ? e : new CliFailure(messageOf(e))

@@ -5,8 +5,11 @@
  * engine and `replay --verify` decide it, so the timeline is an audit, not a summary.
  */
 import { emptyHistory, evolveHistory, type TimelineEntry } from "../../projections/history.ts"
+import type { EventEnvelope } from "../../machines/schema.ts"
+import { PartitionState } from "../../projections/partition-state.ts"
+import { KEEP_ALL } from "../../projections/retention.ts"
 import { decodeEvent } from "../codec.ts"
-import { type EventLogService, topicsOf } from "../log/event-log.ts"
+import { type EventLogService, type LogRecord, topicsOf } from "../log/event-log.ts"
 import { toJob } from "../job.ts"
 import type { ReplayResult, ReplayedEvent } from "../read/replay.ts"
 import { run } from "../run.ts"
@@ -110,6 +113,34 @@ export const jobReport = async (
   if (view === undefined) return undefined
   const timeline = await jobTimeline(log, queue, jobId, replay.timeline, bound)
   return timeline === undefined ? undefined : { job: toJob(view), timeline }
+}
+
+/**
+ * The job `jobId` from its own records and its partition's queue events, found by an
+ * indexed lookup (logs with `recordsByKey`: SQLite, memory) — no replay, whatever the
+ * history. `undefined` when no event names the job.
+ */
+export const jobReportByLookup = async (log: EventLogService, queue: string, jobId: string): Promise<JobReport | undefined> => {
+  const byKey = log.recordsByKey
+  if (byKey === undefined) throw new Error(`${log.url} cannot look jobs up by id`)
+  const topic = topicsOf(queue).events
+  const decodeAll = (records: ReadonlyArray<LogRecord>, keep: (e: EventEnvelope) => boolean): Array<ReplayedEvent> =>
+    records.flatMap((r) => {
+      const decoded = decodeEvent(r.value)
+      return decoded.ok && keep(decoded.value) ? [{ partition: r.partition, offset: r.offset, envelope: decoded.value }] : []
+    })
+  const own = decodeAll(await run(byKey(topic, jobId)), (e) => e.jobId === jobId)
+  const first = own[0]
+  if (first === undefined) return undefined
+  const queueEvents = decodeAll(await run(byKey(topic, null)), (e) => e.jobId === null).filter((e) => e.partition === first.partition)
+  const after = queueEvents.filter((e) => e.offset > first.offset)
+  // the pause flag the job was added under comes from the last queue event before it
+  const before = queueEvents.filter((e) => e.offset < first.offset).slice(-1)
+  const state = new PartitionState(KEEP_ALL)
+  for (const e of [...before, ...own, ...after].sort((a, b) => a.offset - b.offset)) state.apply(e.envelope)
+  const view = state.get(jobId)
+  const timeline = buildTimeline(jobId, [...own, ...after])
+  return view === undefined || timeline === undefined ? undefined : { job: toJob(view), timeline }
 }
 
 /** A job report for people: the view's fields, then the timeline table. */

@@ -121,7 +121,8 @@ export class Appender {
     }
     this.next = emptyBatch()
     const { log, group, partition, topics, snapshots } = this.config
-    const snapshot = snapshots?.take()
+    // a snapshot rides with events (it covers the end they leave the partition at)
+    const snapshot = batch.events.length > 0 ? snapshots?.take() : undefined
     const unit = {
       group,
       partition,

@@ -139,11 +139,12 @@ export interface EventLogService {
   /** The latest snapshot of a partition of `topic` (see TransactUnit.snapshot); `undefined` when none. */
   readonly loadSnapshot: (topic: string, partition: number) => Effect.Effect<StoredSnapshot | undefined, LogError>
   /**
-   * Every record of `topic` with this key, in offset order: an indexed lookup, so that one
-   * job's history costs its own size, not the log's. Only logs with an index by key have it
-   * (SQLite, memory); on Kafka finding a job that left memory needs a replay.
+   * Every record of `topic` with this key (`null`: the records without one — queue events),
+   * by partition and offset: an indexed lookup, so that one job's history costs its own size,
+   * not the log's. Only logs with an index by key have it (SQLite, memory); on Kafka finding
+   * a job that left memory needs a replay.
    */
-  readonly recordsByKey?: (topic: string, key: string) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
+  readonly recordsByKey?: (topic: string, key: string | null) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
 }
 
 /** The EventLog service tag; provided by `MemoryLog.layer`, `SqliteLog.layer`, `KafkaLog.layer`. */

@@ -10,7 +10,9 @@
  * - join: the engine's consumer group (kafka-group.ts).
  * - transact: a Kafka transaction per unit, transactional id per (group, partition), which
  *   fences zombie owners (kafka-txn.ts).
- * - checkpoints: not kept on Kafka (no-op); projections replay from the events topic.
+ * - snapshots: the partitions' latest states, in the compacted `jobledger.<q>.snapshots`
+ *   topic, written inside the owner's transactions (kafka-snapshots.ts); created with the
+ *   events topic.
  *
  * Topics are created with `retention.ms=-1`: the log is the only copy of a job's history.
  * The replication factor is the option (`?replication=N` in the URL), else
@@ -25,6 +27,7 @@ import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, isTransient, 
 import { GroupMember } from "./kafka-group.ts"
 import { Readers } from "./kafka-reader.ts"
 import { Transactions } from "./kafka-txn.ts"
+import { isEventsTopic, readLatestSnapshot, SNAPSHOTS_TOPIC_CONFIG, snapshotsTopicOf } from "./kafka-snapshots.ts"
 
 const REPORT_EVERY_MS = 30_000
 
@@ -195,13 +198,24 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
   const url = urlOf(brokers)
   const kafka = new Kafka(kafkaConfig(brokers))
   const admin: Admin = kafka.admin({ retry: CLIENT_RETRY })
+  /**
+   * The metadata of `topic`. kafkajs's admin caches the metadata of the topics the last
+   * request named, replacing the rest: a request naming one topic makes a concurrent
+   * `fetchTopicOffsets` of another find no partitions (and fail inside kafkajs). So every
+   * request names every topic this log has asked about, and the cache never shrinks.
+   */
+  const named = new Set<string>()
+  const metadataOf = async (topic: string) => {
+    named.add(topic)
+    const { topics } = await admin.fetchTopicMetadata({ topics: [...named] })
+    return topics.find((t) => t.name === topic)
+  }
   /** Partition counts of topics, refreshed when a record names a partition beyond it. */
   const partitionCounts = new Map<string, number>()
   const partitionCount = async (topic: string, atLeast: number): Promise<number> => {
     const known = partitionCounts.get(topic)
     if (known !== undefined && known > atLeast) return known
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
-    const count = topics.find((t) => t.name === topic)?.partitions.length ?? 0
+    const count = (await metadataOf(topic))?.partitions.length ?? 0
     partitionCounts.set(topic, count)
     return count
   }
@@ -294,6 +308,8 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
     committed,
     checkPartitions,
     onCommitted,
+    // never names a topic that may not exist (a cluster that auto-creates topics would create it)
+    hasPartition: async (topic, partition) => ((await existingPartitions(topic)) ?? 0) > partition,
     tail: async (topic, partition, max) => {
       const end = await lastStable(topic, partition)
       return readers.read(topic, partition, Math.max(0, end - max), max, end)
@@ -324,13 +340,19 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
     // cannot trigger auto-creation on a cluster with auto.create.topics.enable=true.
     const names = await admin.listTopics()
     if (!names.includes(topic)) return undefined
-    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
-    return topics.find((t) => t.name === topic)?.partitions.length
+    return (await metadataOf(topic))?.partitions.length
   }
 
   const ensureTopic = async (topic: string, asked: number): Promise<number> => {
-    const rf = replicationFactor(options)
     const partitions = options.partitions !== undefined && isQueueTopic(topic) ? options.partitions : asked
+    const count = await createTopic(topic, partitions, [{ name: "retention.ms", value: "-1" }])
+    // the events' snapshots live beside them, one partition per events partition
+    if (isEventsTopic(topic)) await createTopic(snapshotsTopicOf(topic), count, SNAPSHOTS_TOPIC_CONFIG)
+    return count
+  }
+
+  const createTopic = async (topic: string, partitions: number, configEntries: Array<{ name: string; value: string }>): Promise<number> => {
+    const rf = replicationFactor(options)
     // Created by us or by someone else meanwhile (TOPIC_ALREADY_EXISTS is not an error here).
     await settled(`creating topic ${topic}`, () =>
       admin.createTopics({
@@ -340,16 +362,14 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
             topic,
             numPartitions: partitions,
             ...(rf === undefined ? {} : { replicationFactor: rf }),
-            configEntries: [{ name: "retention.ms", value: "-1" }]
+            configEntries
           }
         ]
       })
     )
     // Wait until every partition has a leader (metadata may not know the topic for a moment).
     for (let i = 0; ; i++) {
-      const meta = await settled(`reading metadata of topic ${topic}`, async () =>
-        (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic)
-      )
+      const meta = await settled(`reading metadata of topic ${topic}`, () => metadataOf(topic))
       if (meta !== undefined && meta.partitions.length > 0 && meta.partitions.every((p) => p.leader >= 0)) {
         partitionCounts.set(topic, meta.partitions.length)
         return meta.partitions.length
@@ -415,7 +435,14 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
         catch: (cause) =>
           cause instanceof FencedError ? cause : toLogError(brokers, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
       }),
-    loadSnapshot: () => Effect.succeed(undefined)
+    loadSnapshot: (topic, partition) =>
+      attempt(`reading the snapshot of ${topic}/${partition}`, async () => {
+        const snapshots = snapshotsTopicOf(topic)
+        if (((await existingPartitions(snapshots)) ?? 0) <= partition) return undefined
+        const end = await lastStable(snapshots, partition)
+        if (end === 0) return undefined
+        return readLatestSnapshot((from, max) => readers.read(snapshots, partition, from, max, end), end)
+      })
   }
 
   const close = async () => {

@@ -9,7 +9,8 @@
  *   before it reads the committed offset and restores, and closes it after the owner is done.
  *   Without a member of the group in this process, `transact` opens one on first use.
  * - Transactions of one partition run one at a time (the Appender also has at most one).
- * - A unit is all-or-nothing: events, dead letters and the command offset commit together.
+ * - A unit is all-or-nothing: events, its snapshot, dead letters and the command offset
+ *   commit together.
  * - A commit whose outcome is unknown (connection lost during EndTxn) is settled before
  *   anything else is written: after re-initialising (which completes the transaction one way
  *   or the other) the tail of the events partition (or the committed offset) tells whether it
@@ -19,6 +20,7 @@
 import type { Kafka as KafkaClient, Producer } from "kafkajs"
 import { FencedError, LogError, type LogRecord, type OutgoingRecord, type TransactUnit } from "./event-log.ts"
 import { hasType, isFencing, PRODUCE_CHUNK_BYTES, Serial, sizedChunks, sleep, toLogError, TXN_RETRY } from "./kafka-client.ts"
+import { snapshotRecords, snapshotsTopicOf } from "./kafka-snapshots.ts"
 
 /** Transactions left open by a dead process are aborted by the broker after this long. */
 const TRANSACTION_TIMEOUT_MS = 30_000
@@ -38,6 +40,8 @@ export interface TxnDeps {
   readonly onCommitted: (topic: string, partition: number, end: number) => void
   /** The committed offset of `group` on `topic`/`partition` (-1 when none). */
   readonly committed: (group: string, topic: string, partition: number) => Promise<number>
+  /** Whether `topic` has `partition` (a snapshot goes to the snapshots topic only when it has). */
+  readonly hasPartition: (topic: string, partition: number) => Promise<boolean>
 }
 
 /** What the group member of a group in this process is told. */
@@ -277,6 +281,10 @@ export class Transactions {
     } catch (e) {
       throw toLogError(brokers, `transaction of ${entry.transactionalId}`, e)
     }
+    // A snapshot is only a shortcut: without its topic (a log created by an older version and
+    // not reopened since) the unit goes out without it rather than fail.
+    const snapshotsTopic = snapshotsTopicOf(unit.eventsTopic)
+    const withSnapshot = unit.snapshot !== undefined && unit.events.length > 0 && (await this.deps.hasPartition(snapshotsTopic, unit.partition).catch(() => false))
     const producer = entry.producer!
     let tx: Awaited<ReturnType<Producer["transaction"]>>
     try {
@@ -300,6 +308,13 @@ export class Transactions {
         const base = mine?.baseOffset ?? mine?.offset
         if (base !== undefined) eventsEnd = Number(base) + events.length
       }
+      // the state as of these events, covering everything before `eventsEnd`, in the same transaction
+      if (withSnapshot && eventsEnd !== undefined)
+        for (const chunk of sizedChunks(snapshotRecords(unit.partition, eventsEnd, unit.snapshot!), PRODUCE_CHUNK_BYTES))
+          await tx.sendBatch({
+            topicMessages: [{ topic: snapshotsTopic, messages: chunk.map((r) => ({ key: r.key, value: r.value, partition: unit.partition })) }],
+            acks: -1
+          })
       const dead = unit.deadLetterTopic === undefined ? [] : (unit.deadLetters ?? [])
       for (const letters of sizedChunks(dead, PRODUCE_CHUNK_BYTES))
         await tx.sendBatch({

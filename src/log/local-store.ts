@@ -39,8 +39,8 @@ export interface LocalStore {
   /** Takes or renews the group lease unless a live other owner holds it. */
   acquireLease(group: string, owner: string, pid: number, ttlMs: number, now: number, isAlive: (pid: number) => boolean): boolean
   releaseLease(group: string, owner: string): void
-  /** Every record of `topic` with `key`, in offset order (an index lookup). */
-  readByKey(topic: string, key: string): ReadonlyArray<LogRecord>
+  /** Every record of `topic` with `key` (`null`: without a key), by partition and offset (an index lookup). */
+  readByKey(topic: string, key: string | null): ReadonlyArray<LogRecord>
   /** Changes whenever another connection commits (SQLite `PRAGMA data_version`). */
   dataVersion(): number
   /** The latest snapshot of a partition (written by `transact`). */

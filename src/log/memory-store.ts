@@ -4,6 +4,9 @@
 import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
 
+/** The index slot of a key; records without one share the topic's `\u0001` slot (no key string can be it). */
+const keySlot = (topic: string, key: string | null) => (key === null ? `${topic}\u0001` : `${topic}\u0000${key}`)
+
 export const openMemoryStore = (): LocalStore => {
   const topics = new Map<string, Array<Array<LogRecord>>>()
   const offsets = new Map<string, number>()
@@ -27,8 +30,8 @@ export const openMemoryStore = (): LocalStore => {
     if (log === undefined) throw new Error(`topic ${topic} has no partition ${p}`)
     const record: LogRecord = { topic, partition: p, offset: log.length, key, value, timestamp: now }
     log.push(record)
-    if (key !== null) {
-      const slot = `${topic}\u0000${key}`
+    {
+      const slot = keySlot(topic, key)
       const same = byKey.get(slot)
       if (same === undefined) byKey.set(slot, [record])
       else same.push(record)
@@ -79,7 +82,7 @@ export const openMemoryStore = (): LocalStore => {
       if (leases.get(group)?.owner === owner) leases.delete(group)
     },
     readByKey: (topic, key) => {
-      const records = byKey.get(`${topic}\u0000${key}`) ?? []
+      const records = byKey.get(keySlot(topic, key)) ?? []
       return [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)
     },
     dataVersion: () => version,

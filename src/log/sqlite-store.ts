@@ -117,10 +117,12 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
   const upsertSnapshot = db.prepare(
     "INSERT INTO snapshots (topic, partition, offset, data) VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset, data = excluded.data"
   )
+  type KeyedRow = [partition: number, offset: number, key: string | null, value: string, ts: number]
   const selectByKey = db
-    .prepare<[string, string], [partition: number, offset: number, key: string | null, value: string, ts: number]>(
-      "SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key = ? ORDER BY partition, offset"
-    )
+    .prepare<[string, string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key = ? ORDER BY partition, offset")
+    .raw()
+  const selectWithoutKey = db
+    .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
     .raw()
 
   const partitionCount = (topic: string): number => {
@@ -197,7 +199,9 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     acquireLease: (group, owner, pid, ttlMs, now, isAlive) => acquireTx.immediate(group, owner, pid, ttlMs, now, isAlive),
     releaseLease: (group, owner) => void deleteLease.run(group, owner),
     readByKey: (topic, key) =>
-      selectByKey.all(topic, key).map(([partition, offset, k, value, ts]): LogRecord => ({ topic, partition, offset, key: k, value, timestamp: ts })),
+      (key === null ? selectWithoutKey.all(topic) : selectByKey.all(topic, key)).map(
+        ([partition, offset, k, value, ts]): LogRecord => ({ topic, partition, offset, key: k, value, timestamp: ts })
+      ),
     dataVersion: () => db.pragma("data_version", { simple: true }) as number,
     loadSnapshot: (topic, partition) => selectSnapshot.get(topic, partition),
     close: () => db.close()

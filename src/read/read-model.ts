@@ -15,6 +15,9 @@
  *   elsewhere sees that add — as a pending job until an engine accepts it.
  * - Commands are followed from the engine group's committed offset: everything before it
  *   is already reflected in events.
+ * - `paused`/`resumed` are announced once per queue, not once per partition: every owner
+ *   appends its own QueuePaused/QueueResumed from the same broadcast commands, so the same
+ *   queue seq means the same fact, and the first partition to show a seq announces it.
  */
 import { run } from "../run.ts"
 import { Effect, Exit, Scope } from "effect"
@@ -60,6 +63,8 @@ export class ReadModel {
   private readonly liveFrom: Array<number>
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
   private readonly pausedOf = (p: number) => this.state.partitions[p]?.queuePaused ?? false
+  /** The queue-wide pause as announced: the furthest queue event seq seen on any partition. */
+  private announcedQueueSeq = -1
 
   private constructor(
     private readonly options: ReadModelOptions,
@@ -90,6 +95,7 @@ export class ReadModel {
       )
     }
     await model.caughtUp()
+    model.announcedQueueSeq = Math.max(-1, ...model.state.partitions.map((p) => p.queueSeq))
     return model
   }
 
@@ -189,7 +195,6 @@ export class ReadModel {
         report(new Error(`${record.topic}/${partition}@${record.offset}: undecodable event skipped: ${decoded.reason}`))
       } else {
         const envelope = decoded.value
-        const wasPaused = state.queuePaused
         const applied = state.apply(envelope)
         if (envelope.jobId !== null && envelope.body._tag === "JobAdded") this.pending.accepted(envelope.jobId)
         const moved = applied.ok ? applied.transitions : []
@@ -204,7 +209,10 @@ export class ReadModel {
         }
         const live = record.offset >= (this.liveFrom[partition] ?? 0)
         if (live && envelope.jobId !== null && moved.length > 0) announce({ envelope, before: moved[0]!.before, after: moved[0]!.after })
-        else if (live && envelope.jobId === null && state.queuePaused !== wasPaused) announce({ envelope, before: undefined, after: undefined })
+        else if (envelope.jobId === null && applied.ok && envelope.seq > this.announcedQueueSeq) {
+          this.announcedQueueSeq = envelope.seq
+          if (live) announce({ envelope, before: undefined, after: undefined })
+        }
       }
       this.next[partition] = record.offset + 1
     }

@@ -96,8 +96,10 @@ export const job: CommandSpec = {
   name: "job",
   summary: "one job and its full timeline",
   description: [
-    "Replays <queue>'s log and prints the job <id> and every event of its life: offset, time,",
-    "event, the state the job machine gives it, and details. Exits 1 if there is no such job."
+    "Prints the job <id> of <queue> and every event of its life from the log: offset, time,",
+    "event, the state the job machine gives it, and details. On SQLite the job's events are",
+    "found by an index (any history size); on Kafka the log is replayed. Exits 1 if there is",
+    "no such job."
   ].join("\n"),
   positionals: [{ name: "queue" }, { name: "id" }],
   options: {},
@@ -105,19 +107,20 @@ export const job: CommandSpec = {
   examples: ["jobledger job email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77", "jobledger job email welcome-42 --json"],
   run: async ({ args, log, json, out }) => {
     const [queueName, id] = args.positionals as [string, string]
-    const [{ openLog, requireExistingLog, withQueue }, { replayFromLog }, { jobLines, jobReport, jobReportLines }] = await Promise.all([
-      connect(),
-      import("../../read/replay.ts"),
-      import("../timeline.ts")
-    ])
+    const [{ openLog, requireExistingLog, requireQueue, withQueue }, { replayFromLog }, { jobLines, jobReport, jobReportByLookup, jobReportLines }, { run }, { topicsOf }] =
+      await Promise.all([connect(), import("../../read/replay.ts"), import("../timeline.ts"), import("../../run.ts"), import("../../log/event-log.ts")])
     requireExistingLog(log)
+    await requireQueue(queueName, log)
     const opened = await openLog(log)
     try {
-      const replay = await replayFromLog(opened.log, queueName, { jobId: id })
-      const report = await jobReport(opened.log, queueName, id, replay)
+      const indexed = opened.log.recordsByKey !== undefined
+      const report = indexed
+        ? await jobReportByLookup(opened.log, queueName, id)
+        : await replayFromLog(opened.log, queueName, { jobId: id }).then((replay) => jobReport(opened.log, queueName, id, replay))
       if (report !== undefined) {
+        const partitions = (await run(opened.log.partitionCount(topicsOf(queueName).events))) ?? 1
         if (json) out.json({ job: report.job, partition: report.timeline.partition, timeline: report.timeline.entries })
-        else out.line([`job in queue '${queueName}'`, ...jobReportLines(report, replay.partitions)].join("\n"))
+        else out.line([`job in queue '${queueName}'`, ...jobReportLines(report, partitions)].join("\n"))
         return 0
       }
     } finally {

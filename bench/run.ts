@@ -248,7 +248,10 @@ async function runWorkload(def: WorkloadDef) {
         ready.delete(peer)
         say(`  ${peer}: preparation ${r.status} — ${(r.error ?? "").split("\n")[0]}`)
         await cleanupAfterFailure(peer, runId, tmpDir, logFile)
-      } else say(`  ${peer}: replay log ready ${JSON.stringify(r.reply?.ok ? r.reply.prep : {})}`)
+      } else {
+        rmSync(tmpDir, { recursive: true, force: true }) // the log itself is in the cache
+        say(`  ${peer}: replay log ready ${JSON.stringify(r.reply?.ok ? r.reply.prep : {})}`)
+      }
       write()
     }
   }

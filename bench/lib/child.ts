@@ -73,6 +73,9 @@ async function main(task: ChildTask): Promise<ChildReply> {
     reply = { ok: false, error: errText(e) }
   }
   if (reply.ok) reply.childPeakRssMiB = peakMiB()
+  // What a successful preparation built (a replay log, a history) is for the measurements that
+  // follow; the harness removes it when they are done. Everything else is removed now.
+  if (task.kind === "prepare" && reply.ok) return reply
   try {
     await peer.cleanup(ctx)
   } catch (e) {

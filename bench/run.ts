@@ -89,14 +89,19 @@ let current: ReturnType<typeof fork> | undefined
 let interrupted = false
 let currentTask: (Omit<ChildTask, "timeoutMs"> & { logFile: string }) | undefined
 
-function runChild(task: Omit<ChildTask, "timeoutMs">, timeoutMs: number, logFile: string): Promise<{ status: RunStatus; reply?: ChildReply; wallMs: number; error?: string }> {
+function runChild(
+  task: Omit<ChildTask, "timeoutMs">,
+  timeoutMs: number,
+  logFile: string,
+  execArgv: string[] = [],
+): Promise<{ status: RunStatus; reply?: ChildReply; wallMs: number; error?: string }> {
   return new Promise((resolve) => {
     if (interrupted && task.kind !== "cleanup") return resolve({ status: "skipped", wallMs: 0, error: "interrupted" })
     const fd = openSync(logFile, "a")
     const t0 = performance.now()
     const child = fork(childPath, [], {
       cwd: root,
-      execArgv: ["--import", "tsx", "--expose-gc"],
+      execArgv: ["--import", "tsx", "--expose-gc", ...execArgv],
       stdio: ["ignore", fd, fd, "ipc"],
       env: { ...process.env, NODE_OPTIONS: "" },
     })
@@ -353,7 +358,7 @@ async function runHistory(def: WorkloadDef, entry: WorkloadEntry, peers: string[
       const tmpDir = join(scratch, "runs", runId)
       const logFile = join(logDir, `${peer}-${def.key}-${size}-prepare.log`)
       say(`  ${peer}: history of ${size.toLocaleString("en-US")} completed jobs (untimed; reused if cached)…`)
-      const r = await runChild({ kind: "prepare", peer, method: "history", runId, tmpDir, params: { ...params, history: size }, quick: args.quick }, def.prepTimeoutMs ?? PREP_TIMEOUT_MS, logFile)
+      const r = await runChild({ kind: "prepare", peer, method: "history", runId, tmpDir, params: { ...params, history: size }, quick: args.quick }, def.prepTimeoutMs ?? PREP_TIMEOUT_MS, logFile, def.prepExecArgv)
       const data = r.reply?.ok ? r.reply.prep : undefined
       entry.prep[`${peer}@${size}`] = { status: r.status, wallMs: r.wallMs, ...(data ? { data } : {}), ...(r.error ? { error: r.error } : {}) }
       if (r.status === "ok" && data) {

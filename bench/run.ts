@@ -348,6 +348,9 @@ async function dropHistory(h: (typeof liveHistories)[number]): Promise<void> {
 async function runHistory(def: WorkloadDef, entry: WorkloadEntry, peers: string[]) {
   const params = entry.params
   const caps = params.historyCaps ?? {}
+  for (const [p, cap] of Object.entries(caps))
+    if (peers.includes(p) && (params.sizes ?? []).some((n) => n > cap))
+      results.meta.notes.push(`Workload ${def.id}: ${p} histories capped at ${cap.toLocaleString("en-US")} jobs (BENCH_HISTORY_KAFKA_MAX), larger sizes not built.`)
   for (const size of params.sizes ?? []) {
     const here = peers.filter((p) => size <= (caps[p] ?? Infinity))
     for (const p of peers.filter((p) => !here.includes(p))) say(`  ${p}: not built at ${size.toLocaleString("en-US")} (cap ${caps[p]!.toLocaleString("en-US")})`)

@@ -15,10 +15,11 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } f
 import os from "node:os"
 import { join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
-import type { ChildReply, ChildTask } from "./lib/child.ts"
+import type { ChildProgress, ChildReply, ChildTask } from "./lib/child.ts"
+import { HISTORY_PROBES } from "./peers/peer.ts"
 import { machineInfo, versions } from "./lib/machine.ts"
 import { renderChart, renderResultsMd } from "./lib/report.ts"
-import { type ResultsFile, type RunRecord, type RunStatus, type WorkloadEntry } from "./lib/results.ts"
+import { type ResultsFile, type RunRecord, type RunStatus, type WorkloadEntry, historyCase } from "./lib/results.ts"
 import { PEERS, WORKLOADS, type WorkloadDef } from "./lib/workloads.ts"
 import { fmt } from "./lib/svg.ts"
 
@@ -88,14 +89,19 @@ let current: ReturnType<typeof fork> | undefined
 let interrupted = false
 let currentTask: (Omit<ChildTask, "timeoutMs"> & { logFile: string }) | undefined
 
-function runChild(task: Omit<ChildTask, "timeoutMs">, timeoutMs: number, logFile: string): Promise<{ status: RunStatus; reply?: ChildReply; wallMs: number; error?: string }> {
+function runChild(
+  task: Omit<ChildTask, "timeoutMs">,
+  timeoutMs: number,
+  logFile: string,
+  execArgv: string[] = [],
+): Promise<{ status: RunStatus; reply?: ChildReply; wallMs: number; error?: string }> {
   return new Promise((resolve) => {
     if (interrupted && task.kind !== "cleanup") return resolve({ status: "skipped", wallMs: 0, error: "interrupted" })
     const fd = openSync(logFile, "a")
     const t0 = performance.now()
     const child = fork(childPath, [], {
       cwd: root,
-      execArgv: ["--import", "tsx", "--expose-gc"],
+      execArgv: ["--import", "tsx", "--expose-gc", ...execArgv],
       stdio: ["ignore", fd, fd, "ipc"],
       env: { ...process.env, NODE_OPTIONS: "" },
     })
@@ -107,7 +113,10 @@ function runChild(task: Omit<ChildTask, "timeoutMs">, timeoutMs: number, logFile
       timedOut = true
       child.kill("SIGKILL")
     }, timeoutMs)
-    child.on("message", (m) => (reply = m as ChildReply))
+    child.on("message", (m) => {
+      if (m && typeof m === "object" && "progress" in m) say(`    ${task.peer}: ${(m as ChildProgress).progress}`)
+      else reply = m as ChildReply
+    })
     child.on("error", () => undefined)
     child.on("exit", (code, signal) => {
       clearTimeout(timer)
@@ -139,8 +148,12 @@ process.on("SIGINT", () => {
   current?.kill("SIGKILL")
   write(true)
   const done = () => process.exit(130)
-  if (t && t.kind !== "cleanup") cleanupAfterFailure(t.peer, t.runId, t.tmpDir, t.logFile).then(done, done)
-  else done()
+  const afterChild = t && t.kind !== "cleanup" ? cleanupAfterFailure(t.peer, t.runId, t.tmpDir, t.logFile) : Promise.resolve(undefined)
+  afterChild
+    .then(async () => {
+      for (const h of [...liveHistories]) await dropHistory(h)
+    })
+    .then(done, done)
 })
 
 // ───────────────────────── results ─────────────────────────
@@ -234,6 +247,8 @@ async function runWorkload(def: WorkloadDef) {
   if (reduced.length) results.meta.notes.push(`Workload ${def.id}: ${reduced.map((p) => `${p} ran ${entry.reps[p]} repetition(s) instead of ${DEFAULT_REPS}`).join("; ")} to keep the whole run within ~40 minutes.`)
   say(`workload ${def.id} (${def.key}) ${JSON.stringify(params)} — peers: ${peers.join(", ") || "none"}`)
 
+  if (def.method === "history") return runHistory(def, entry, peers)
+
   // preparation (replay log), untimed
   const ready = new Set(peers)
   if (def.method === "replay") {
@@ -248,7 +263,10 @@ async function runWorkload(def: WorkloadDef) {
         ready.delete(peer)
         say(`  ${peer}: preparation ${r.status} — ${(r.error ?? "").split("\n")[0]}`)
         await cleanupAfterFailure(peer, runId, tmpDir, logFile)
-      } else say(`  ${peer}: replay log ready ${JSON.stringify(r.reply?.ok ? r.reply.prep : {})}`)
+      } else {
+        rmSync(tmpDir, { recursive: true, force: true }) // the log itself is in the cache
+        say(`  ${peer}: replay log ready ${JSON.stringify(r.reply?.ok ? r.reply.prep : {})}`)
+      }
       write()
     }
   }
@@ -257,43 +275,127 @@ async function runWorkload(def: WorkloadDef) {
   for (let rep = 1; rep <= maxReps; rep++) {
     for (const peer of peers) {
       if (rep > entry.reps[peer]!) continue
+      await measure(def, entry, { peer, rep, params, ready: ready.has(peer), label: peer.padEnd(16), logName: `${peer}-${def.key}-r${rep}` })
+    }
+  }
+}
+
+/** One repetition in one fresh child, recorded in `entry.runs` (or skipped, and why). */
+async function measure(
+  def: WorkloadDef,
+  entry: WorkloadEntry,
+  o: { peer: string; rep: number; params: WorkloadEntry["params"]; ready: boolean; label: string; logName: string; kase?: string },
+): Promise<RunRecord> {
+  const { peer, rep } = o
+  const runId = newRunId()
+  const tmpDir = join(scratch, "runs", runId)
+  const logFile = join(logDir, `${o.logName}.log`)
+  const rec: RunRecord = { peer, ...(o.kase ? { case: o.kase } : {}), rep, runId, status: "skipped", wallMs: 0, logFile }
+  entry.runs.push(rec)
+  if (!o.ready) {
+    rec.error = "preparation failed"
+    return rec
+  }
+  if (rep > 1 && performance.now() - started > BUDGET_MS) {
+    rec.error = `time budget of ${args.budgetMin} min exhausted`
+    say(`  ${o.label} rep ${rep}: skipped (budget)`)
+    return rec
+  }
+  const r = await runChild({ kind: "run", peer, method: def.method, runId, tmpDir, params: o.params, quick: args.quick }, def.timeoutMs ?? CHILD_TIMEOUT_MS, logFile)
+  rec.status = r.status
+  rec.wallMs = r.wallMs
+  if (r.reply?.ok) {
+    rec.measurement = r.reply.measurement
+    rec.childPeakRssMiB = r.reply.childPeakRssMiB
+  }
+  if (r.error) rec.error = r.error
+  if (r.reply?.cleanupError) rec.cleanupError = r.reply.cleanupError
+  if (r.status !== "ok") {
+    const ce = await cleanupAfterFailure(peer, runId, tmpDir, logFile)
+    if (ce) rec.cleanupError = ce
+  } else rmSync(tmpDir, { recursive: true, force: true })
+  const m = rec.measurement
+  const rss = typeof m?.extra?.rssMiB === "number" ? `, RSS ${fmt(m.extra.rssMiB, 3)} MiB` : ""
+  say(
+    `  ${o.label} rep ${rep}/${entry.reps[peer]}: ${
+      rec.status === "ok" && m ? `${fmt(m.value, 4)} ${m.unit}${rss}` : `${rec.status.toUpperCase()} — ${(rec.error ?? "").split("\n")[0]}`
+    } (${(rec.wallMs / 1000).toFixed(1)} s wall)`,
+  )
+  write()
+  return rec
+}
+
+/**
+ * Histories the run built outside the cache (BullMQ keys, Kafka topics): removed by a cleanup
+ * child with the building child's runId once their size is measured, or on SIGINT.
+ */
+const liveHistories: Array<{ peer: string; runId: string; tmpDir: string; logFile: string }> = []
+
+async function dropHistory(h: (typeof liveHistories)[number]): Promise<void> {
+  const i = liveHistories.indexOf(h)
+  if (i >= 0) liveHistories.splice(i, 1)
+  const t0 = performance.now()
+  const r = await runChild({ kind: "cleanup", peer: h.peer, runId: h.runId, tmpDir: h.tmpDir, params: {}, quick: args.quick }, 10 * 60_000, h.logFile)
+  rmSync(h.tmpDir, { recursive: true, force: true })
+  say(`  ${h.peer}: history removed (${r.status}, ${((performance.now() - t0) / 1000).toFixed(1)} s)${r.error ? ` — ${r.error.split("\n")[0]}` : ""}`)
+}
+
+/**
+ * Workload 7: for each size (ascending), build each peer's history once (untimed), then take
+ * the producer/reader/engine measurements, each in a fresh child, interleaved across probes
+ * and peers per repetition; then remove the run-scoped histories of that size.
+ */
+async function runHistory(def: WorkloadDef, entry: WorkloadEntry, peers: string[]) {
+  const params = entry.params
+  const caps = params.historyCaps ?? {}
+  for (const [p, cap] of Object.entries(caps))
+    if (peers.includes(p) && (params.sizes ?? []).some((n) => n > cap))
+      results.meta.notes.push(`Workload ${def.id}: ${p} histories capped at ${cap.toLocaleString("en-US")} jobs (BENCH_HISTORY_KAFKA_MAX), larger sizes not built.`)
+  for (const size of params.sizes ?? []) {
+    const here = peers.filter((p) => size <= (caps[p] ?? Infinity))
+    for (const p of peers.filter((p) => !here.includes(p))) say(`  ${p}: not built at ${size.toLocaleString("en-US")} (cap ${caps[p]!.toLocaleString("en-US")})`)
+    const refs = new Map<string, string>()
+    const built: typeof liveHistories = []
+    for (const peer of here) {
       const runId = newRunId()
       const tmpDir = join(scratch, "runs", runId)
-      const logFile = join(logDir, `${peer}-${def.key}-r${rep}.log`)
-      const rec: RunRecord = { peer, rep, runId, status: "skipped", wallMs: 0, logFile }
-      if (!ready.has(peer)) {
-        rec.error = "preparation failed"
-        entry.runs.push(rec)
-        continue
+      const logFile = join(logDir, `${peer}-${def.key}-${size}-prepare.log`)
+      say(`  ${peer}: history of ${size.toLocaleString("en-US")} completed jobs (untimed; reused if cached)…`)
+      const r = await runChild({ kind: "prepare", peer, method: "history", runId, tmpDir, params: { ...params, history: size }, quick: args.quick }, def.prepTimeoutMs ?? PREP_TIMEOUT_MS, logFile, def.prepExecArgv)
+      const data = r.reply?.ok ? r.reply.prep : undefined
+      entry.prep[`${peer}@${size}`] = { status: r.status, wallMs: r.wallMs, ...(data ? { data } : {}), ...(r.error ? { error: r.error } : {}) }
+      if (r.status === "ok" && data) {
+        refs.set(peer, String(data.ref))
+        if (data.scope === "run") {
+          const h = { peer, runId, tmpDir, logFile }
+          liveHistories.push(h)
+          built.push(h)
+        } else rmSync(tmpDir, { recursive: true, force: true })
+        say(`  ${peer}: history ready in ${(r.wallMs / 1000).toFixed(0)} s ${JSON.stringify({ ...data, ref: undefined })}`)
+      } else {
+        say(`  ${peer}: history build ${r.status} — ${(r.error ?? "").split("\n")[0]}`)
+        await cleanupAfterFailure(peer, runId, tmpDir, logFile)
       }
-      if (rep > 1 && performance.now() - started > BUDGET_MS) {
-        rec.error = `time budget of ${args.budgetMin} min exhausted`
-        entry.runs.push(rec)
-        say(`  ${peer} rep ${rep}: skipped (budget)`)
-        continue
-      }
-      const r = await runChild({ kind: "run", peer, method: def.method, runId, tmpDir, params, quick: args.quick }, def.timeoutMs ?? CHILD_TIMEOUT_MS, logFile)
-      rec.status = r.status
-      rec.wallMs = r.wallMs
-      if (r.reply?.ok) {
-        rec.measurement = r.reply.measurement
-        rec.childPeakRssMiB = r.reply.childPeakRssMiB
-      }
-      if (r.error) rec.error = r.error
-      if (r.reply?.cleanupError) rec.cleanupError = r.reply.cleanupError
-      if (r.status !== "ok") {
-        const ce = await cleanupAfterFailure(peer, runId, tmpDir, logFile)
-        if (ce) rec.cleanupError = ce
-      } else rmSync(tmpDir, { recursive: true, force: true })
-      entry.runs.push(rec)
-      const m = rec.measurement
-      say(
-        `  ${peer.padEnd(16)} rep ${rep}/${entry.reps[peer]}: ${
-          rec.status === "ok" && m ? `${fmt(m.value, 4)} ${m.unit}` : `${rec.status.toUpperCase()} — ${(rec.error ?? "").split("\n")[0]}`
-        } (${(rec.wallMs / 1000).toFixed(1)} s wall)`,
-      )
       write()
     }
+    const maxReps = Math.max(0, ...here.map((p) => entry.reps[p]!))
+    for (let rep = 1; rep <= maxReps; rep++)
+      for (const probe of HISTORY_PROBES)
+        for (const peer of here) {
+          if (rep > entry.reps[peer]!) continue
+          const kase = historyCase(probe, size)
+          const ref = refs.get(peer)
+          await measure(def, entry, {
+            peer,
+            rep,
+            kase,
+            params: { ...params, history: size, probe, ...(ref === undefined ? {} : { historyRef: ref }) },
+            ready: ref !== undefined,
+            label: `${peer} ${kase}`.padEnd(34),
+            logName: `${peer}-${def.key}-${probe}-${size}-r${rep}`,
+          })
+        }
+    for (const h of built) await dropHistory(h)
   }
 }
 

@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs"
 import type { Measurement, Peer, PeerInfo, RunContext, WorkloadParams } from "../peers/peer.ts"
 
 export type TaskKind = "info" | "run" | "prepare" | "cleanup"
-export type Method = "drain" | "addSerial" | "latency" | "replay" | "memory"
+export type Method = "drain" | "addSerial" | "latency" | "replay" | "memory" | "history"
 
 export interface ChildTask {
   kind: TaskKind
@@ -21,6 +21,11 @@ export interface ChildTask {
   quick: boolean
   /** the harness kills the child after this long */
   timeoutMs: number
+}
+
+/** Sent any number of times before the reply: a line for the harness's console. */
+export interface ChildProgress {
+  progress: string
 }
 
 export type ChildReply =
@@ -39,7 +44,11 @@ async function main(task: ChildTask): Promise<ChildReply> {
   const log = (m: string) => process.stderr.write(`[${task.peer} ${task.method ?? task.kind} ${task.runId}] ${m}\n`)
   // Leave time for cleanup before the harness's SIGKILL.
   const deadline = Date.now() + task.timeoutMs - Math.min(30_000, task.timeoutMs / 5)
-  const ctx: RunContext = { runId: task.runId, tmpDir: task.tmpDir, params: task.params, quick: task.quick, log, msLeft: () => deadline - Date.now() }
+  const progress = (m: string) => {
+    log(m)
+    process.send?.({ progress: m } satisfies ChildProgress)
+  }
+  const ctx: RunContext = { runId: task.runId, tmpDir: task.tmpDir, params: task.params, quick: task.quick, log, progress, msLeft: () => deadline - Date.now() }
   mkdirSync(task.tmpDir, { recursive: true })
   let peer: Peer
   try {
@@ -62,8 +71,9 @@ async function main(task: ChildTask): Promise<ChildReply> {
   try {
     if (task.kind === "info") reply = { ok: true, info: await peer.info(ctx), childPeakRssMiB: 0 }
     else if (task.kind === "prepare") {
-      if (!peer.prepareReplay) throw new Error("peer has no prepareReplay")
-      reply = { ok: true, prep: await peer.prepareReplay(ctx), childPeakRssMiB: 0 }
+      const prepare = task.method === "history" ? peer.prepareHistory : peer.prepareReplay
+      if (!prepare) throw new Error(`peer has no ${task.method === "history" ? "prepareHistory" : "prepareReplay"}`)
+      reply = { ok: true, prep: await prepare.call(peer, ctx), childPeakRssMiB: 0 }
     } else {
       const fn = peer[task.method!]
       if (typeof fn !== "function") throw new Error(`peer does not implement ${task.method}`)
@@ -73,6 +83,9 @@ async function main(task: ChildTask): Promise<ChildReply> {
     reply = { ok: false, error: errText(e) }
   }
   if (reply.ok) reply.childPeakRssMiB = peakMiB()
+  // What a successful preparation built (a replay log, a history) is for the measurements that
+  // follow; the harness removes it when they are done. Everything else is removed now.
+  if (task.kind === "prepare" && reply.ok) return reply
   try {
     await peer.cleanup(ctx)
   } catch (e) {

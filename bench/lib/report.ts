@@ -1,5 +1,6 @@
-import { BASELINE, TARGETS } from "./workloads.ts"
-import { type ResultsFile, type Summary, type WorkloadEntry, summarise } from "./results.ts"
+import { HISTORY_PROBES, type HistoryProbe } from "../peers/peer.ts"
+import { BASELINE, HISTORY_FLAT, HISTORY_TARGET_SIZE, HISTORY_TARGETS, TARGETS } from "./workloads.ts"
+import { type ResultsFile, type Summary, type WorkloadEntry, historyCase, summarise } from "./results.ts"
 import { type Panel, fmt, renderSvg } from "./svg.ts"
 
 const num = (v: number | undefined, digits = 3) => (v === undefined || !Number.isFinite(v) ? "–" : fmt(v, digits))
@@ -137,6 +138,181 @@ function memoryTable(r: ResultsFile, w: WorkloadEntry): string[] {
   return lines
 }
 
+// ───────────────────────── workload 7: history ─────────────────────────
+
+const HISTORY_TEXT: Record<HistoryProbe, { what: string; bullmq: string; short: string }> = {
+  producer: { what: "Producer: `new JobQueue` → first `add` resolved", bullmq: "`new Queue` → first `add`", short: "first add" },
+  reader: { what: "Reader: `new JobQueue` → first `stats()` resolved", bullmq: "`new Queue` → first `getJobCounts()`", short: "first stats" },
+  engine: {
+    what: "Engine: `new JobQueue` + `process()` → first new job's handler entered (ms after `process()`)",
+    bullmq: "`new Worker` → processor entered",
+    short: "first job started",
+  },
+}
+type HistoryMetric = "ms" | "rssMiB"
+
+/** ms with a precision that suits the size; thousands separated */
+const msText = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? "–" : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : Math.round(v).toLocaleString("en-US"))
+const sizeText = (n: number) => (n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}M` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : n.toLocaleString("en-US"))
+
+function historyPeers(w: WorkloadEntry): string[] {
+  return Object.keys(w.reps)
+}
+
+function historyValue(s: Summary | undefined, metric: HistoryMetric): number | undefined {
+  if (!s?.n) return undefined
+  return metric === "ms" ? s.median : s.extra.rssMiB
+}
+
+/** why there is no figure for (peer, size, probe), or undefined if there is one */
+function historyGap(r: ResultsFile, w: WorkloadEntry, peer: string, size: number, s: Summary | undefined): string | undefined {
+  const cap = w.params.historyCaps?.[peer]
+  if (cap !== undefined && size > cap) return `not run (cap ${sizeText(cap)})`
+  const prep = w.prep[`${peer}@${size}`]
+  if (prep && prep.status !== "ok") return `build ${prep.status}`
+  return statusText(r, w, peer, s)
+}
+
+function historyTable(r: ResultsFile, w: WorkloadEntry, probe: HistoryProbe, metric: HistoryMetric): string[] {
+  const peers = historyPeers(w)
+  const sizes = w.params.sizes ?? []
+  const unit = metric === "ms" ? "ms" : "MiB RSS"
+  const L = [`| completed jobs in the log | ${peers.map((p) => `${p} ${unit}`).join(" | ")} |`, `|---:|${peers.map(() => "---:").join("|")}|`]
+  for (const size of sizes) {
+    const cells = peers.map((p) => {
+      const s = summarise(w, p, historyCase(probe, size))
+      const gap = historyGap(r, w, p, size, s)
+      if (gap) return gap
+      if (metric === "rssMiB") return `**${num(s!.extra.rssMiB)}** (floor ${num(s!.extra.rssBeforeMiB)}, peak ${num(s!.extra.peakRssMiB)})`
+      return `**${msText(s!.median)}**${s!.n > 1 ? ` (${msText(s!.min)} – ${msText(s!.max)})` : ""}${s!.n < (w.reps[p] ?? 0) ? ` [${s!.n}/${w.reps[p]} runs]` : ""}`
+    })
+    L.push(`| ${size.toLocaleString("en-US")} | ${cells.join(" | ")} |`)
+  }
+  if (sizes.length >= 2) {
+    const lo = sizes[0]!
+    const hi = sizes[sizes.length - 1]!
+    const cells = peers.map((p) => {
+      const a = historyValue(summarise(w, p, historyCase(probe, lo)), metric)
+      const b = historyValue(summarise(w, p, historyCase(probe, hi)), metric)
+      if (a === undefined || b === undefined) return "–"
+      const x = b / a
+      const flat = HISTORY_FLAT.peers.includes(p) ? (x <= HISTORY_FLAT.ratio ? ` ✅ ≤ ${HISTORY_FLAT.ratio}×` : ` ❌ > ${HISTORY_FLAT.ratio}×`) : ""
+      return `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}×${flat}`
+    })
+    L.push(`| ${sizeText(hi)} ÷ ${sizeText(lo)} | ${cells.join(" | ")} |`)
+  }
+  const targets = peers.map((p) => historyTargetCell(w, p, probe, metric))
+  if (targets.some((t) => t)) L.push(`| target at ${sizeText(HISTORY_TARGET_SIZE)} | ${targets.join(" | ")} |`)
+  return L
+}
+
+function historyTargetCell(w: WorkloadEntry, peer: string, probe: HistoryProbe, metric: HistoryMetric): string {
+  const t = HISTORY_TARGETS.find((t) => t.peer === peer && t.probe === probe && t.metric === metric)
+  if (!t) return ""
+  const at = HISTORY_TARGET_SIZE
+  const v = historyValue(summarise(w, peer, historyCase(probe, at)), metric)
+  const show = (x: number) => (metric === "ms" ? `${msText(x)} ms` : `${num(x)} MiB`)
+  if (v !== undefined) return `${t.text}: ${v <= t.max ? "✅ met" : `❌ missed (${show(v)})`}`
+  // not measured at the target's size: say so, and how the largest measured size compares
+  const measured = (w.params.sizes ?? []).filter((n) => historyValue(summarise(w, peer, historyCase(probe, n)), metric) !== undefined)
+  const largest = measured[measured.length - 1]
+  if (largest === undefined) return `${t.text}: not measured`
+  const lv = historyValue(summarise(w, peer, historyCase(probe, largest)), metric)!
+  return `${t.text}: not measured at ${sizeText(at)}; at ${sizeText(largest)} ${lv <= t.max ? "within" : "already above"} it (${show(lv)})`
+}
+
+function drainBeside(r: ResultsFile): string[] {
+  const drains = r.workloads.filter((w) => w.key.startsWith("drain"))
+  if (!drains.length)
+    return [
+      "Drain throughput was not measured in this run. Issue 12 also asks that draining stays as fast as before: run `--workloads 1,2,7` so that workloads 1–2 appear here, beside these figures, from the same run.",
+    ]
+  const peers = peersIn(r).filter((p) => drains.some((w) => w.reps[p]))
+  const L = [
+    "Drain throughput in the same run (workloads 1–2, median jobs/s; issue 12 asks that it does not drop below the engine's before the change — compare with a run of the older engine on the same machine, see bench/README.md):",
+    "",
+    `| workload | ${peers.join(" | ")} |`,
+    `|---|${peers.map(() => "---:").join("|")}|`,
+  ]
+  for (const w of drains) {
+    const base = summarise(w, BASELINE)
+    const cells = peers.map((p) => {
+      const s = summarise(w, p)
+      const st = statusText(r, w, p, s)
+      if (st) return st
+      const x = p !== BASELINE ? ratio(s, base) : ""
+      return `${int(s!.median)}${x && x !== "–" ? ` (${x})` : ""}`
+    })
+    L.push(`| ${w.id}. ${w.title} | ${cells.join(" | ")} |`)
+  }
+  return L
+}
+
+function historySection(r: ResultsFile, w: WorkloadEntry): string[] {
+  const L: string[] = []
+  const builds = Object.entries(w.prep)
+  if (builds.length) {
+    L.push("Histories (built untimed, before the measurements of their size):", "", "| peer @ size | status | cached | build s | drain jobs/s while building | child wall s |", "|---|---|---|---:|---:|---:|")
+    for (const [k, p] of builds) {
+      const d = p.data ?? {}
+      const [peer, size] = k.split("@")
+      L.push(`| ${peer} @ ${int(Number(size))} | ${p.status} | ${d.cached ?? "–"} | ${typeof d.buildSeconds === "number" ? d.buildSeconds.toFixed(1) : "–"} | ${int(d.drainJobsPerSec as number | undefined)} | ${(p.wallMs / 1000).toFixed(0)} |`)
+    }
+    L.push("", "A cached build reports the build time of the run that built it.", "")
+  }
+  for (const probe of HISTORY_PROBES) {
+    L.push(`#### ${HISTORY_TEXT[probe].what}`, "", `BullMQ: ${HISTORY_TEXT[probe].bullmq}. Median (min – max) over repetitions, each a fresh process.`, "")
+    L.push(...historyTable(r, w, probe, "ms"), "")
+    if (probe === "engine") {
+      const line = historyPeers(w)
+        .filter((p) => p !== BASELINE)
+        .map((p) => {
+          const xs = (w.params.sizes ?? []).map((n) => {
+            const s = summarise(w, p, historyCase(probe, n))
+            return s?.n ? `${msText(s.extra.msFromConstructor)} ms at ${sizeText(n)}` : undefined
+          })
+          return xs.some(Boolean) ? `${p} ${xs.filter(Boolean).join(", ")}` : undefined
+        })
+        .filter(Boolean)
+      if (line.length) L.push(`The same, timed from the constructor (comparable with BullMQ's, whose clock starts at \`new Worker\`): ${line.join("; ")}.`, "")
+    }
+    L.push(`RSS right after that ${HISTORY_TEXT[probe].short} (median; floor = RSS of the same process before the constructor, engine imported, after GC; peak = getrusage max RSS so far):`, "")
+    L.push(...historyTable(r, w, probe, "rssMiB"), "")
+  }
+  L.push(...drainBeside(r), "")
+  L.push(
+    "Notes: every clock starts at the constructor (`new JobQueue` / `new Queue` / `new Worker`), after the engine's modules were imported; the engine's figure runs from `process()`, called right after the constructor. " +
+      "The engine probe's job is added beforehand by a separate short-lived producer process (untimed), so the measured process adds nothing itself. " +
+      "jobledger SQLite measures a private, fsync'ed copy of the cached file (so it is in the page cache: a warm start); BullMQ and jobledger Kafka share one history per size, and BullMQ's probe jobs are removed again after each measurement (Kafka's cannot be: each Kafka measurement leaves up to one job more in the history).",
+  )
+  return L
+}
+
+function historySummaryCell(w: WorkloadEntry, peer: string): string {
+  const sizes = (w.params.sizes ?? []).filter((n) => HISTORY_PROBES.some((p) => summarise(w, peer, historyCase(p, n))?.n))
+  const at = sizes[sizes.length - 1]
+  if (at === undefined) return "not measured"
+  const part = (p: HistoryProbe) => `${HISTORY_TEXT[p].short} ${msText(summarise(w, peer, historyCase(p, at))?.median)}`
+  return `at ${sizeText(at)}: ${HISTORY_PROBES.map(part).join(" · ")} ms`
+}
+
+function historyPanels(r: ResultsFile, w: WorkloadEntry): Panel[] {
+  const peers = peersIn(r)
+  return HISTORY_PROBES.map((probe) => ({
+    title: `Workload 7 · history: ${HISTORY_TEXT[probe].short} in a fresh process`,
+    unit: "ms",
+    higherIsBetter: false,
+    groups: (w.params.sizes ?? []).map((size) => ({
+      label: `${size.toLocaleString("en-US")} completed`,
+      bars: peers.map((peer) => {
+        const s = summarise(w, peer, historyCase(probe, size))
+        const gap = w.reps[peer] ? historyGap(r, w, peer, size, s) : "n/a"
+        return gap || !s ? { peer, note: gap ?? "n/a" } : { peer, median: s.median, min: s.min, max: s.max }
+      }),
+    })),
+  }))
+}
+
 export function buildPanels(r: ResultsFile): Panel[] {
   const peers = peersIn(r)
   const panels: Panel[] = []
@@ -188,6 +364,8 @@ export function buildPanels(r: ResultsFile): Panel[] {
         { label: "server (Redis / Postgres Δ)", bars: peers.map((p) => bar(m, p, (s) => ({ median: s.extra.serverBytesPerJob }))) },
       ],
     })
+  const h = byKey("history")
+  if (h) panels.push(...historyPanels(r, h))
   return panels.filter((p) => p.groups.some((g) => g.bars.some((b) => "median" in b && b.median !== undefined && Number.isFinite(b.median))))
 }
 
@@ -211,6 +389,7 @@ export function renderResultsMd(r: ResultsFile, files: { svg: string; json: stri
   for (const w of r.workloads) {
     const base = summarise(w, BASELINE)
     const cells = peers.map((p) => {
+      if (w.key === "history") return w.reps[p] ? historySummaryCell(w, p) : statusText(r, w, p, undefined) ?? "n/a"
       const s = summarise(w, p)
       const st = statusText(r, w, p, s)
       if (st) return st
@@ -256,10 +435,11 @@ export function renderResultsMd(r: ResultsFile, files: { svg: string; json: stri
         .join(", ")}. Each repetition runs in a fresh child process with its own queue/schema/log, removed afterwards.`,
       "",
     )
-    const prep = Object.entries(w.prep).filter(([, p]) => p.status === "ok")
+    const prep = Object.entries(w.prep).filter(([, p]) => p.status === "ok" && w.key !== "history")
     for (const [peer, p] of prep) L.push(`Preparation (${peer}, untimed): \`${JSON.stringify(p.data)}\``, "")
     if (w.key === "latency") L.push(...latencyTable(r, w))
     else if (w.key === "memory") L.push(...memoryTable(r, w))
+    else if (w.key === "history") L.push(...historySection(r, w))
     else L.push(...throughputTable(r, w))
     const f = failures(w)
     if (f.length) L.push("", "Failures:", "", ...f)

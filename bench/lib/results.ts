@@ -5,6 +5,8 @@ export type RunStatus = "ok" | "timeout" | "error" | "skipped"
 
 export interface RunRecord {
   peer: string
+  /** which measurement of a workload with several (history: `historyCase(probe, size)`) */
+  case?: string
   rep: number
   runId: string
   status: RunStatus
@@ -33,6 +35,7 @@ export interface WorkloadEntry {
   params: WorkloadParams
   /** repetitions planned per peer */
   reps: Record<string, number>
+  /** keyed by peer (history: `${peer}@${size}`) */
   prep: Record<string, { status: RunStatus; data?: Record<string, number | string>; error?: string; wallMs: number }>
   runs: RunRecord[]
 }
@@ -75,8 +78,12 @@ export interface Summary {
   statuses: RunStatus[]
 }
 
-export function summarise(w: WorkloadEntry, peer: string): Summary | undefined {
-  const runs = w.runs.filter((r) => r.peer === peer)
+/** The case key of one history measurement: which probe, at how many completed jobs. */
+export const historyCase = (probe: string, size: number) => `${probe}@${size}`
+
+/** Over the runs of `peer` (and of `kase` only, when given). */
+export function summarise(w: WorkloadEntry, peer: string, kase?: string): Summary | undefined {
+  const runs = w.runs.filter((r) => r.peer === peer && (kase === undefined || r.case === kase))
   if (!runs.length) return undefined
   const ok = runs.filter((r) => r.status === "ok" && r.measurement)
   const vals = ok.map((r) => r.measurement!.value)

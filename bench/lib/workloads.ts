@@ -1,4 +1,4 @@
-import type { WorkloadParams } from "../peers/peer.ts"
+import type { HistoryProbe, WorkloadParams } from "../peers/peer.ts"
 import type { Method } from "./child.ts"
 
 export interface WorkloadDef {
@@ -15,6 +15,10 @@ export interface WorkloadDef {
   only?: string[]
   /** per-child timeout, ms */
   timeoutMs?: number
+  /** timeout of a preparation child, ms (default: the larger of --timeout and 20 min) */
+  prepTimeoutMs?: number
+  /** extra node flags of a preparation child only (measurements always run with Node's defaults) */
+  prepExecArgv?: string[]
 }
 
 const n = (x: number | undefined) => (x ?? 0).toLocaleString("en-US")
@@ -88,7 +92,43 @@ export const WORKLOADS: WorkloadDef[] = [
     higherIsBetter: false,
     params: (q) => ({ n: q ? 5_000 : 100_000, chunk: 1_000 }),
   },
+  {
+    id: 7,
+    key: "history",
+    title: (p) => `History: a fresh process against ${(p.sizes ?? []).map(n).join(" / ")} completed jobs`,
+    description:
+      "Does a queue's cost follow its live jobs or its history? Per peer and size, N completed no-op jobs are built once with the peer's own engine (untimed; jobledger SQLite: cached per size and engine sources, each measurement on a private copy; BullMQ: one key prefix per size, completed jobs kept; jobledger Kafka: one queue per size). Then each measurement is a fresh child process, timed from the constructor: **producer** `new JobQueue` → first `add` resolved (BullMQ `new Queue` → `add`); **reader** `new JobQueue` → first `stats()` resolved (BullMQ `getJobCounts()`); **engine** a job added beforehand by a separate producer process, then `new JobQueue` + `process()` → that job's handler entered, ms after `process()` (BullMQ `new Worker` → processor entered). RSS is read right after each answer.",
+    method: "history",
+    unit: "ms",
+    higherIsBetter: false,
+    params: (q) => historyParams(q),
+    only: ["jobledger", "jobledger-kafka", "bullmq"],
+    // a 1,000,000-job build of today's engine takes minutes; every wait inside is bounded by ctx.msLeft()
+    prepTimeoutMs: 90 * 60_000,
+    // The untimed build holds every job of the history in today's engine (engine state and read
+    // model); Node's default heap limit (~4 GiB here) must not decide whether a 1M history exists.
+    prepExecArgv: ["--max-old-space-size=12288"],
+  },
 ]
+
+/**
+ * Sizes of the history workload. BENCH_HISTORY_SIZES (comma-separated) overrides them;
+ * BENCH_HISTORY_KAFKA_MAX caps the Kafka column (default 100,000 in a full run: a
+ * 1,000,000-job history is 3M+ records on the shared broker and minutes of replay per
+ * measurement for today's engine; set it to 1000000 to try).
+ */
+function historyParams(quick: boolean): WorkloadParams {
+  const env = process.env.BENCH_HISTORY_SIZES
+  const sizes = env ? env.split(",").map((x) => Number(x.trim())).filter((x) => Number.isInteger(x) && x > 0) : quick ? [2_000, 20_000] : [10_000, 100_000, 1_000_000]
+  sizes.sort((a, b) => a - b)
+  const kafkaMax = Number(process.env.BENCH_HISTORY_KAFKA_MAX ?? (quick ? Infinity : 100_000))
+  return {
+    sizes,
+    ...(Number.isFinite(kafkaMax) ? { historyCaps: { "jobledger-kafka": kafkaMax } } : {}),
+    concurrency: 100,
+    chunk: 5_000,
+  }
+}
 
 /** Targets shown next to the ratios (not assertions). */
 export interface Target {
@@ -105,3 +145,27 @@ export const TARGETS: Target[] = [
   { workload: 4, peer: "jobledger", text: "p99 ≤ BullMQ's", check: (v, b) => (b ? v <= b : undefined) },
   { workload: 5, peer: "jobledger", text: "≥ 300,000 events/s", check: (v) => v >= 300_000 },
 ]
+
+/**
+ * Issue 12's targets for the history workload (SQLite unless the peer says otherwise): an
+ * absolute bound at 1,000,000 completed jobs, and each jobledger-SQLite figure flat: the
+ * largest size's median within FLAT_RATIO of the smallest's.
+ */
+export interface HistoryTarget {
+  peer: string
+  probe: HistoryProbe
+  metric: "ms" | "rssMiB"
+  max: number
+  text: string
+}
+export const HISTORY_TARGET_SIZE = 1_000_000
+export const HISTORY_TARGETS: HistoryTarget[] = [
+  { peer: "jobledger", probe: "producer", metric: "ms", max: 50, text: "≤ 50 ms" },
+  { peer: "jobledger", probe: "producer", metric: "rssMiB", max: 120, text: "≤ 120 MiB" },
+  { peer: "jobledger", probe: "reader", metric: "ms", max: 250, text: "≤ 250 ms" },
+  { peer: "jobledger", probe: "engine", metric: "ms", max: 1_000, text: "≤ 1 s" },
+  { peer: "jobledger-kafka", probe: "producer", metric: "ms", max: 1_000, text: "≤ 1 s" },
+  { peer: "jobledger-kafka", probe: "engine", metric: "ms", max: 5_000, text: "≤ 5 s" },
+]
+/** peers whose every history figure should be flat across sizes */
+export const HISTORY_FLAT = { peers: ["jobledger"], ratio: 1.5 }

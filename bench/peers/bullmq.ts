@@ -20,8 +20,10 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Queue, Worker, RedisConnection, createIORedisClient } from "bullmq"
 import {
+  type Measurement,
   type Peer,
   type RunContext,
+  addJobInFreshProducer,
   chunks,
   counter,
   latencyRecorder,
@@ -30,6 +32,8 @@ import {
   peakRss,
   settledRss,
   awaitDrain,
+  sleep,
+  withTimeout,
 } from "./peer.ts"
 
 const here = fileURLToPath(new URL(".", import.meta.url))
@@ -106,6 +110,68 @@ async function fill(queue: Queue, n: number, chunk: number, log: (s: string) => 
     await queue.addBulk(jobs)
     if ((b / chunk) % 10 === 0) log(`added ${b}/${n}`)
   }
+}
+
+/** BullMQ keeps finished jobs unless told otherwise; the history workload says so explicitly. */
+const KEEP = { removeOnComplete: false, removeOnFail: false } as const
+/** jobs added but not yet completed while building a history */
+const HISTORY_BUILD_BACKLOG = 20_000
+
+/**
+ * One history measurement in this (fresh) process against the jobs kept under `prefix`.
+ * RSS is process.memoryUsage().rss right after the answer (no forced GC).
+ */
+async function historyProbe(ctx: RunContext, prefix: string): Promise<Measurement> {
+  const n = ctx.params.history!
+  const rssBeforeMiB = (await settledRss()) / MiB
+  const common = { history: n, rssBeforeMiB }
+  if (ctx.params.probe === "producer") {
+    const t0 = performance.now()
+    const queue = new Queue(QUEUE, { connection, prefix })
+    const job = await withTimeout(queue.add("noop", { probe: ctx.params.probeId ?? `producer-${ctx.runId}` }, KEEP), ctx.msLeft(), "first add")
+    const ms = performance.now() - t0
+    const rss = process.memoryUsage().rss / MiB
+    // keep the shared history at n completed + 0 waiting, unless this job is the engine probe's
+    if (!ctx.params.asProbeSource) await job.remove()
+    await queue.close()
+    return { value: ms, unit: "ms to first add", extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, jobId: String(job.id) } }
+  }
+  if (ctx.params.probe === "reader") {
+    const t0 = performance.now()
+    const queue = new Queue(QUEUE, { connection, prefix })
+    const counts = await withTimeout(queue.getJobCounts(), ctx.msLeft(), "first getJobCounts()")
+    const ms = performance.now() - t0
+    const rss = process.memoryUsage().rss / MiB
+    await queue.close()
+    const completed = counts.completed ?? 0
+    if (completed < n) throw new Error(`first getJobCounts() shows ${completed} completed, the history has ${n}: ${JSON.stringify(counts)}`)
+    return { value: ms, unit: "ms to first getJobCounts()", extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, completed, stats: JSON.stringify(counts) } }
+  }
+  // engine: the job comes from a separate producer process, added before this process connects
+  const probeId = `engine-${ctx.runId}`
+  const source = await addJobInFreshProducer(ctx, "bullmq", probeId)
+  let startedAt = NaN
+  let started!: () => void
+  const startedP = new Promise<void>((r) => (started = r))
+  const t0 = performance.now()
+  const worker = new Worker(
+    QUEUE,
+    async (job) => {
+      if ((job.data as { probe?: string } | undefined)?.probe === probeId && Number.isNaN(startedAt)) {
+        startedAt = performance.now()
+        started()
+      }
+    },
+    { connection, prefix, concurrency: ctx.params.concurrency ?? 100 },
+  )
+  await withTimeout(startedP, ctx.msLeft(), "worker: first new job started")
+  const rss = process.memoryUsage().rss / MiB
+  await worker.close()
+  // the probe job is completed now: remove it so the next measurement sees exactly n again
+  const queue = new Queue(QUEUE, { connection, prefix })
+  await queue.remove(String(source.extra?.jobId))
+  await queue.close()
+  return { value: startedAt - t0, unit: "ms new Worker → first new job started", extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, sourceAddMs: source.value } }
 }
 
 const peer: Peer = {
@@ -237,6 +303,50 @@ const peer: Peer = {
         totalBytesPerJob: processPerJob + serverPerJob,
       },
     }
+  },
+
+  async prepareHistory(ctx) {
+    // One key prefix per size and run (this child's), removed by the harness's cleanup with this runId.
+    const n = ctx.params.history!
+    const prefix = prefixOf(ctx)
+    const queue = new Queue(QUEUE, { connection, prefix })
+    const done = counter(n)
+    let failed = 0
+    const worker = new Worker(QUEUE, async () => undefined, { connection, prefix, concurrency: ctx.params.concurrency ?? 100 })
+    worker.on("completed", () => done.inc())
+    worker.on("failed", () => failed++)
+    const t0 = performance.now()
+    const progress = setInterval(() => ctx.progress(`history ${n.toLocaleString("en-US")}: ${done.value.toLocaleString("en-US")} completed after ${((performance.now() - t0) / 1000).toFixed(0)} s`), 15_000)
+    try {
+      const chunk = ctx.params.chunk ?? 5_000
+      for (const [a, b] of chunks(n, chunk)) {
+        while (a - done.value > HISTORY_BUILD_BACKLOG) {
+          if (ctx.msLeft() <= 0) throw new Error(`history build: only ${done.value}/${n} completed: timed out after ${Math.round((performance.now() - t0) / 1000)} s`)
+          await sleep(20)
+        }
+        const jobs = []
+        for (let i = a; i < b; i++) jobs.push({ name: "noop", data: { i }, opts: KEEP })
+        await queue.addBulk(jobs)
+      }
+      await awaitDrain(ctx, done, n, t0, "bullmq history build")
+    } finally {
+      clearInterval(progress)
+    }
+    const seconds = (performance.now() - t0) / 1000
+    await worker.close()
+    const counts = await queue.getJobCounts("completed", "failed", "waiting", "active")
+    await queue.close()
+    if (failed || counts.completed !== n) throw new Error(`history build: failed=${failed}, Redis says ${JSON.stringify(counts)}`)
+    const r = rawRedis()
+    const redisMiB = (await usedMemory(r)) / MiB
+    r.disconnect()
+    return { cached: "no", scope: "run", ref: prefix, jobs: n, buildSeconds: seconds, drainJobsPerSec: n / seconds, redisUsedMemoryMiB: redisMiB }
+  },
+
+  async history(ctx) {
+    const { history, probe, historyRef } = ctx.params
+    if (!history || !probe || !historyRef) throw new Error("history(): params.history, probe and historyRef are required")
+    return historyProbe(ctx, historyRef)
   },
 
   async cleanup(ctx) {

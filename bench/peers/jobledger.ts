@@ -20,14 +20,16 @@
  * handler and the clock runs from `process()` until N "completed" events.
  */
 import { createHash } from "node:crypto"
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { closeSync, cpSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import {
+  type Measurement,
   type Peer,
   type PeerInfo,
   type RunContext,
+  addJobInFreshProducer,
   chunks,
   counter,
   latencyRecorder,
@@ -37,6 +39,7 @@ import {
   settledRss,
   withTimeout,
   awaitDrain,
+  sleep,
 } from "./peer.ts"
 
 // ── the slice of jobledger's public API the harness relies on ──
@@ -120,6 +123,10 @@ export interface Backend {
 
 const queueName = (ctx: RunContext) => `bench-${ctx.runId}`
 const REPLAY_QUEUE = "bench-replay"
+/** the queue of every cached SQLite history (the file is copied, so the name can be fixed) */
+const HISTORY_QUEUE = "bench-history"
+/** jobs added but not yet completed while building a history: keeps the build's memory to its live jobs */
+const HISTORY_BUILD_BACKLOG = 20_000
 
 async function fill(q: JobQueueLike, n: number, chunk: number, log: (s: string) => void) {
   for (const [a, b] of chunks(n, chunk)) {
@@ -150,6 +157,53 @@ async function addThenDrain(ctx: RunContext, m: JobledgerModule, log: string, na
   const stats = await q.stats()
   await q.close()
   return { seconds, addSeconds, failed, stats }
+}
+
+/**
+ * Builds a history of n completed no-op jobs on `queue`: one JobQueue processes with
+ * `concurrency` while the same queue adds in chunks (at most HISTORY_BUILD_BACKLOG ahead of
+ * the completions), until n "completed" events and stats().completed === n.
+ */
+async function buildHistory(ctx: RunContext, m: JobledgerModule, log: string, queue: string, n: number, concurrency: number, chunk: number) {
+  const q = new m.JobQueue(queue, { concurrency, log })
+  const done = counter(n)
+  let failed = 0
+  q.on("completed", () => done.inc())
+  q.on("failed", () => failed++)
+  q.process("noop", async () => undefined)
+  const t0 = performance.now()
+  const progress = setInterval(() => ctx.progress(`history ${n.toLocaleString("en-US")}: ${done.value.toLocaleString("en-US")} completed after ${((performance.now() - t0) / 1000).toFixed(0)} s`), 15_000)
+  try {
+    for (const [a, b] of chunks(n, chunk)) {
+      while (a - done.value > HISTORY_BUILD_BACKLOG) {
+        if (ctx.msLeft() <= 0) throw new Error(`history build: only ${done.value}/${n} completed: timed out after ${Math.round((performance.now() - t0) / 1000)} s`)
+        await sleep(20)
+      }
+      const jobs = []
+      for (let i = a; i < b; i++) jobs.push({ name: "noop", data: { i } })
+      await q.addBulk(jobs)
+    }
+    await awaitDrain(ctx, done, n, t0, "history build")
+  } finally {
+    clearInterval(progress)
+  }
+  const seconds = (performance.now() - t0) / 1000
+  const stats = await q.stats()
+  await q.close()
+  if (failed || stats.completed !== n) throw new Error(`history build: failed=${failed}, stats=${JSON.stringify(stats)}`)
+  return { seconds, jobsPerSec: n / seconds, peakRssMiB: peakRss() / MiB }
+}
+
+/** Copies a cached history into dir and flushes it, so no write-back of the copy runs during the measurement. */
+function copyHistory(src: string, dir: string) {
+  mkdirSync(dir, { recursive: true })
+  for (const f of readdirSync(src)) {
+    if (f === "READY") continue
+    cpSync(join(src, f), join(dir, f))
+    const fd = openSync(join(dir, f), "r+")
+    fsyncSync(fd)
+    closeSync(fd)
+  }
 }
 
 export function makeJobledgerPeer(name: string, backend: Backend): Peer {
@@ -324,11 +378,120 @@ export function makeJobledgerPeer(name: string, backend: Backend): Peer {
         }
       : {}),
 
+    async prepareHistory(ctx): Promise<Record<string, number | string>> {
+      const m = await load()
+      const n = ctx.params.history!
+      const concurrency = ctx.params.concurrency ?? 100
+      const chunk = ctx.params.chunk ?? 5_000
+      if (backend.kind === "kafka") {
+        // Topics live on the broker, named after the queue: this child's queue, removed by the
+        // harness (cleanup with this runId) once the size is measured.
+        const queue = queueName(ctx)
+        const t0 = performance.now()
+        const b = await buildHistory(ctx, m, backend.logFor(ctx), queue, n, concurrency, chunk)
+        return { cached: "no", scope: "run", ref: queue, jobs: n, buildSeconds: (performance.now() - t0) / 1000, drainJobsPerSec: b.jobsPerSec, buildPeakRssMiB: b.peakRssMiB }
+      }
+      const dir = historyCacheDir(n)
+      if (existsSync(join(dir, "READY"))) {
+        ctx.log(`history cached at ${dir}`)
+        return { cached: "yes", scope: "cache", ref: dir, ...(JSON.parse(readFileSync(join(dir, "READY"), "utf8")) as Record<string, number>) }
+      }
+      // Drop histories cached for older engine sources; they are large and will not be used again.
+      const parent = join(dir, "..")
+      if (existsSync(parent)) for (const d of readdirSync(parent)) if (d.startsWith(`history-${n}-`)) rmSync(join(parent, d), { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+      const t0 = performance.now()
+      const b = await buildHistory(ctx, m, sqliteUrl(join(dir, "jobs.db")), HISTORY_QUEUE, n, concurrency, chunk)
+      const meta = { jobs: n, buildSeconds: (performance.now() - t0) / 1000, drainJobsPerSec: b.jobsPerSec, buildPeakRssMiB: b.peakRssMiB, bytes: dirBytes(dir) }
+      writeFileSync(join(dir, "READY"), JSON.stringify(meta))
+      ctx.log(`built history: ${JSON.stringify(meta)}`)
+      return { cached: "no", scope: "cache", ref: dir, ...meta }
+    },
+
+    async history(ctx) {
+      const m = await load()
+      const { history: n, probe, historyRef } = ctx.params
+      if (!n || !probe || !historyRef) throw new Error("history(): params.history, probe and historyRef are required")
+      let log: string
+      let queue: string
+      if (backend.kind === "sqlite") {
+        if (!existsSync(join(historyRef, "READY"))) throw new Error(`history not built at ${historyRef}`)
+        // Every measurement starts from the same file: a private copy (untimed), unless this is the
+        // engine probe's producer, which adds its job to the copy the engine child made.
+        if (!ctx.params.asProbeSource) copyHistory(historyRef, ctx.tmpDir)
+        log = sqliteUrl(join(ctx.tmpDir, "jobs.db"))
+        queue = HISTORY_QUEUE
+      } else {
+        log = backend.logFor(ctx)
+        queue = historyRef
+      }
+      return historyProbe(ctx, m, name, log, queue)
+    },
+
     async cleanup(ctx) {
       await backend.cleanup(ctx)
       rmSync(ctx.tmpDir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * One history measurement in this (fresh) process; the engine module is already imported,
+ * so module loading is outside every clock. RSS is process.memoryUsage().rss right after the
+ * answer (no forced GC: what the process holds at that moment), peak RSS from getrusage.
+ */
+async function historyProbe(ctx: RunContext, m: JobledgerModule, peerName: string, log: string, queue: string): Promise<Measurement> {
+  const n = ctx.params.history!
+  const rssBeforeMiB = (await settledRss()) / MiB
+  const common = { history: n, rssBeforeMiB }
+  if (ctx.params.probe === "producer") {
+    const t0 = performance.now()
+    const q = new m.JobQueue(queue, { log })
+    const job = await withTimeout(q.add("noop", { probe: ctx.params.probeId ?? `producer-${ctx.runId}` }), ctx.msLeft(), "first add")
+    const ms = performance.now() - t0
+    const rss = process.memoryUsage().rss / MiB
+    await q.close()
+    return { value: ms, unit: "ms to first add", extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, jobId: String(job.id) } }
+  }
+  if (ctx.params.probe === "reader") {
+    const t0 = performance.now()
+    const q = new m.JobQueue(queue, { log })
+    const stats = await withTimeout(q.stats(), ctx.msLeft(), "first stats()")
+    const ms = performance.now() - t0
+    const rss = process.memoryUsage().rss / MiB
+    await q.close()
+    // Kafka histories are shared by the measurements and grow by their probe jobs (≥ n); SQLite copies stay at n.
+    if (stats.completed < n) throw new Error(`first stats() shows ${stats.completed} completed, the history has ${n}: ${JSON.stringify(stats)}`)
+    return { value: ms, unit: "ms to first stats()", extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, completed: stats.completed, stats: JSON.stringify(stats) } }
+  }
+  // engine: the job comes from a separate producer process, added before this process opens the queue
+  const probeId = `engine-${ctx.runId}`
+  const source = await addJobInFreshProducer(ctx, peerName, probeId)
+  let startedAt = NaN
+  let started!: () => void
+  const startedP = new Promise<void>((r) => (started = r))
+  const t0 = performance.now()
+  const q = new m.JobQueue(queue, { concurrency: ctx.params.concurrency ?? 100, log })
+  const tp = performance.now()
+  q.process("noop", async (job) => {
+    if ((job.data as { probe?: string } | undefined)?.probe === probeId && Number.isNaN(startedAt)) {
+      startedAt = performance.now()
+      started()
+    }
+  })
+  await withTimeout(startedP, ctx.msLeft(), "engine: first new job started")
+  const rss = process.memoryUsage().rss / MiB
+  await q.close()
+  return {
+    value: startedAt - tp,
+    unit: "ms process() → first new job started",
+    extra: { ...common, rssMiB: rss, peakRssMiB: peakRss() / MiB, msFromConstructor: startedAt - t0, sourceAddMs: source.value },
+  }
+}
+
+/** A cached SQLite history of n completed jobs, keyed like the replay log by the engine's sources. */
+export function historyCacheDir(n: number): string {
+  return join(process.env.BENCH_CACHE_DIR ?? "/tmp/jobledger-bench-cache", `history-${n}-${srcHash()}`)
 }
 
 export function replayCacheDir(events: number): string {

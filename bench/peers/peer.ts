@@ -7,6 +7,8 @@
  * repetition; the child exits afterwards, so adapters may leave module-level
  * state behind but must close their connections so `cleanup` can run.
  */
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
 
 /** Parameters of one workload repetition (only the fields it needs are set). */
 export interface WorkloadParams {
@@ -24,7 +26,25 @@ export interface WorkloadParams {
   events?: number
   /** jobs per addBulk call when loading a queue */
   chunk?: number
+  /** history workload: the sizes (completed jobs in the log) to measure at, ascending */
+  sizes?: number[]
+  /** history workload: per-peer largest size to build (peers not listed: no cap) */
+  historyCaps?: Record<string, number>
+  /** history workload: completed jobs in the log for this build / measurement */
+  history?: number
+  /** history workload: which fresh-process measurement this child takes */
+  probe?: HistoryProbe
+  /** history workload: where the built history is (returned by prepareHistory as `ref`): a cache dir, key prefix or queue name */
+  historyRef?: string
+  /** history workload, producer probe: the data.probe tag of the job it adds */
+  probeId?: string
+  /** history workload, producer probe run as the engine probe's job source: keep the added job, and use the copy already in tmpDir */
+  asProbeSource?: boolean
 }
+
+/** The three fresh-process measurements of the history workload. */
+export type HistoryProbe = "producer" | "reader" | "engine"
+export const HISTORY_PROBES: readonly HistoryProbe[] = ["producer", "reader", "engine"]
 
 export interface RunContext {
   /** unique per child, lowercase [a-z0-9], safe as a queue/schema/topic suffix */
@@ -37,6 +57,8 @@ export interface RunContext {
   msLeft(): number
   /** progress line to stderr (kept in the child's log file) */
   log(msg: string): void
+  /** a progress line that is also printed on the harness's console (long preparations; at most every few seconds) */
+  progress(msg: string): void
 }
 
 /** One figure. `value` is the headline number; `extra` is kept in results.json and shown in tables where relevant. */
@@ -71,6 +93,19 @@ export interface Peer {
   prepareReplay?(ctx: RunContext): Promise<Record<string, number | string>>
   /** Workload 5 (optional): rebuild projections from that log. value = events/s. */
   replay?(ctx: RunContext): Promise<Measurement>
+  /**
+   * Workload 7 (optional): build params.history completed no-op jobs with the peer's own engine,
+   * untimed, once per size and run (or reuse a cached build). Returns `ref` (passed to the
+   * measurements as params.historyRef) and `scope`: "cache" if the build outlives the run
+   * (a file under BENCH_CACHE_DIR), "run" if the harness must remove it afterwards by running
+   * `cleanup` with this child's runId.
+   */
+  prepareHistory?(ctx: RunContext): Promise<Record<string, number | string>>
+  /**
+   * Workload 7 (optional): one fresh-process measurement (params.probe) against that history.
+   * value = ms to the first answer; extra.rssMiB = RSS right after it.
+   */
+  history?(ctx: RunContext): Promise<Measurement>
   /** Workload 6: hold params.n waiting jobs. value = peak RSS MiB of the engine/worker process; extra per-job bytes. */
   memory(ctx: RunContext): Promise<Measurement>
   /** Remove everything the run with ctx.runId created (queues, keys, schemas, files). Must be idempotent and work after a killed child. */
@@ -78,6 +113,31 @@ export interface Peer {
 }
 
 // ───────────────────────────── helpers ─────────────────────────────
+
+/**
+ * The history workload's engine probe needs one job that is not part of the history. It is
+ * added by a separate, short-lived producer process (bench/lib/probe-source.ts runs the
+ * peer's own producer probe with `asProbeSource`), the way jobs reach an engine in
+ * production, so the engine process measured afterwards has warmed nothing up (no JIT, no
+ * replay, no connection) by adding it itself. Untimed; resolves with that producer's
+ * measurement (its `extra.jobId` is the job's id).
+ */
+export function addJobInFreshProducer(ctx: RunContext, peer: string, probeId: string): Promise<Measurement> {
+  const entry = fileURLToPath(new URL("../lib/probe-source.ts", import.meta.url))
+  return new Promise((resolve, reject) => {
+    const child = fork(entry, [], { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, NODE_OPTIONS: "" } })
+    let reply: { ok: true; measurement: Measurement } | { ok: false; error: string } | undefined
+    const timer = setTimeout(() => child.kill("SIGKILL"), Math.max(1_000, ctx.msLeft()))
+    child.on("message", (m) => (reply = m as typeof reply))
+    child.on("error", reject)
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      if (reply?.ok) resolve(reply.measurement)
+      else reject(new Error(`probe-source producer: ${reply ? reply.error : `exited (code ${code}, signal ${signal}) without a result`}`))
+    })
+    child.send({ peer, runId: ctx.runId, tmpDir: ctx.tmpDir, quick: ctx.quick, params: { ...ctx.params, probe: "producer", probeId, asProbeSource: true }, msLeft: ctx.msLeft() })
+  })
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 

@@ -59,7 +59,7 @@ export const retriesLeft = (life: Pick<JobLife, "attemptsMade" | "maxAttempts">)
   life.attemptsMade < life.maxAttempts
 
 /** The state names in a fixed order (indexes for the decision memo). */
-export const STATE_NAMES: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused"]
+export const STATE_NAMES: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused", "removed"]
 /** The machine's event tags in a fixed order (indexes for the decision memo). */
 export const MACHINE_TAGS: ReadonlyArray<MachineTag> = [
   "JobPromoted",
@@ -69,6 +69,9 @@ export const MACHINE_TAGS: ReadonlyArray<MachineTag> = [
   "JobFailed",
   "JobStalled",
   "JobRetried",
+  "JobProgress",
+  "JobRemoved",
+  "JobCancelled",
   "QueuePaused",
   "QueueResumed"
 ]
@@ -129,6 +132,9 @@ export const absorb = (c: JobContext, e: MachineBody): JobContext => {
     case "JobStarted":
     case "JobCompleted":
     case "JobFailed":
+    case "JobProgress":
+    case "JobRemoved":
+    case "JobCancelled":
       return c
   }
 }
@@ -183,12 +189,16 @@ export const jobMachine = setup({
       entry: "enqueue",
       on: {
         JobStarted: { guard: "startMatches", target: "active", actions: "absorb" },
-        QueuePaused: { target: "paused", actions: "absorb" }
+        QueuePaused: { target: "paused", actions: "absorb" },
+        JobRemoved: { target: "removed", actions: "absorb" }
       }
     },
     paused: {
       entry: "hold",
-      on: { QueueResumed: { target: "waiting", actions: "absorb" } }
+      on: {
+        QueueResumed: { target: "waiting", actions: "absorb" },
+        JobRemoved: { target: "removed", actions: "absorb" }
+      }
     },
     delayed: {
       entry: { type: "schedule", params: ({ context }) => ({ runAt: context.runAt }) },
@@ -196,15 +206,20 @@ export const jobMachine = setup({
         JobPromoted: [
           { guard: "queuePaused", target: "paused", actions: "absorb" },
           { target: "waiting", actions: "absorb" }
-        ]
+        ],
+        JobRemoved: { target: "removed", actions: "absorb" }
       }
     },
+    // a running job is not removed (cancel it first): its handler would go on unseen
     active: {
       entry: "run",
       on: {
         JobCompleted: { target: "completed", actions: "absorb" },
         JobRetrying: { guard: "canRetry", target: "delayed", actions: "absorb" },
         JobFailed: { guard: "retriesExhausted", target: "failed", actions: "absorb" },
+        JobCancelled: { target: "failed", actions: "absorb" },
+        // targetless: progress changes no state and re-enters nothing (no intent)
+        JobProgress: { actions: "absorb" },
         JobStalled: [
           { guard: "stallLimitReached", target: "failed", actions: "absorb" },
           { guard: "queuePaused", target: "paused", actions: "absorb" },
@@ -213,15 +228,21 @@ export const jobMachine = setup({
       }
     },
     // not `final`: a completed job still accepts queue events, a failed one JobRetried
-    completed: { entry: "settle" },
+    completed: {
+      entry: "settle",
+      on: { JobRemoved: { target: "removed", actions: "absorb" } }
+    },
     failed: {
       entry: "settle",
       on: {
         JobRetried: [
           { guard: "queuePaused", target: "paused", actions: "absorb" },
           { target: "waiting", actions: "absorb" }
-        ]
+        ],
+        JobRemoved: { target: "removed", actions: "absorb" }
       }
-    }
+    },
+    // out of the queue for good; accepts queue events only (they set the flag)
+    removed: { entry: "settle" }
   }
 })

@@ -109,8 +109,8 @@ export function stepJob(life: JobLife, event: JobEventBody | QueueEventBody): St
  * of `time`, else `paused` on a paused queue, else `waiting`. For readers that show a job
  * before its JobAdded exists (a producer's returned job, a pending add).
  */
-export function startStateOf(job: { readonly runAt: number; readonly queuePaused: boolean }, time: number): JobStateName {
-  return beginJob({ ...PROBE, runAt: job.runAt, queuePaused: job.queuePaused }, time).life.state
+export function startStateOf(job: { readonly runAt: number; readonly queuePaused: boolean }, time: number): "waiting" | "delayed" | "paused" {
+  return beginJob({ ...PROBE, runAt: job.runAt, queuePaused: job.queuePaused }, time).life.state as "waiting" | "delayed" | "paused"
 }
 const PROBE: JobAdded = { _tag: "JobAdded", name: "probe", data: null, priority: 0, runAt: 0, maxAttempts: 0, queuePaused: false }
 

@@ -15,8 +15,11 @@ import { Schema } from "effect"
 /** The version written in every envelope this code produces. */
 export const ENVELOPE_VERSION = 1 as const
 
-/** The six states a job can be in. */
-export const JobStateName = Schema.Literal("waiting", "delayed", "active", "completed", "failed", "paused")
+/**
+ * The states a job can be in: the six of the job-queue API, and `removed` — a job taken out
+ * of the queue by `remove()`: it leaves every view and count, its history stays in the log.
+ */
+export const JobStateName = Schema.Literal("waiting", "delayed", "active", "completed", "failed", "paused", "removed")
 export type JobStateName = typeof JobStateName.Type
 
 /** The serializable form of an error: what survives a trip through the log. */
@@ -90,12 +93,16 @@ export const AddJob = Schema.TaggedStruct("AddJob", {
 })
 /** Ask the engine to run a failed job again, with a fresh retry budget. */
 export const RetryJob = Schema.TaggedStruct("RetryJob", {})
+/** Ask the engine to take a job that is not running out of the queue. */
+export const RemoveJob = Schema.TaggedStruct("RemoveJob", {})
+/** Ask the engine to stop a running job: its AbortSignal fires and it fails with a CancelledError. */
+export const CancelJob = Schema.TaggedStruct("CancelJob", { reason: Schema.optional(Schema.String.pipe(Schema.maxLength(2_000))) })
 /** Ask the engine to stop starting jobs of the queue. */
 export const PauseQueue = Schema.TaggedStruct("PauseQueue", {})
 /** Ask the engine to start jobs of the queue again. */
 export const ResumeQueue = Schema.TaggedStruct("ResumeQueue", {})
 
-export const CommandBody = Schema.Union(AddJob, RetryJob, PauseQueue, ResumeQueue)
+export const CommandBody = Schema.Union(AddJob, RetryJob, RemoveJob, CancelJob, PauseQueue, ResumeQueue)
 export type CommandBody = typeof CommandBody.Type
 
 /** A command as it travels on `<queue>.commands`. Job commands carry the job id. */
@@ -166,6 +173,12 @@ export const RetriedJob = Schema.Struct({
 export type RetriedJob = typeof RetriedJob.Type
 /** A failed job was retried by hand; its retry budget starts again. `job`: absent in logs written before retention. */
 export const JobRetried = Schema.TaggedStruct("JobRetried", { job: Schema.optional(RetriedJob) })
+/** A handler reported progress (coalesced by the engine: at most one per job per ~100 ms). */
+export const JobProgress = Schema.TaggedStruct("JobProgress", { value: Schema.Unknown })
+/** The job was taken out of the queue (`remove()`); `from` is the state it left, for readers that no longer hold it. */
+export const JobRemoved = Schema.TaggedStruct("JobRemoved", { from: JobStateName })
+/** A running job was cancelled (`cancel()`): its handler's AbortSignal fired, it failed for good (no retry). */
+export const JobCancelled = Schema.TaggedStruct("JobCancelled", { error: JobError })
 /** The queue was paused: waiting jobs become `paused`. One event for the whole queue. */
 export const QueuePaused = Schema.TaggedStruct("QueuePaused", {})
 /** The queue was resumed: paused jobs become `waiting`. */
@@ -179,7 +192,10 @@ export const JobEventBody = Schema.Union(
   JobRetrying,
   JobFailed,
   JobStalled,
-  JobRetried
+  JobRetried,
+  JobProgress,
+  JobRemoved,
+  JobCancelled
 )
 export type JobEventBody = typeof JobEventBody.Type
 export const QueueEventBody = Schema.Union(QueuePaused, QueueResumed)

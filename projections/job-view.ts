@@ -8,8 +8,8 @@
  *   engine and every reader use the same step, so nothing else decides a transition.
  * - An event the machine refuses leaves the view unchanged (`verifyEvents` reports it).
  * - Idempotent under redelivery: a job event with `seq <= view.seq` changes nothing.
- * - A job's life may restart: a JobAdded for a job that already finished (completed or
- *   failed), asked for at another time (its `createdAt`), begins a new life of the id.
+ * - A job's life may restart: a JobAdded for a job whose life ended (completed, failed or
+ *   removed), asked for at another time (its `createdAt`), begins a new life of the id.
  *   Engines that can look an id up in the log never append one; an engine that cannot
  *   (Kafka) does once the old job left its memory. The same JobAdded again is a duplicate.
  * - Pure: a new view per change, the old one is never mutated.
@@ -33,6 +33,8 @@ export interface JobView extends JobLife {
   readonly timeout?: number
   /** The job's own retention once finished (from `add`'s `keep`); absent: the queue's. */
   readonly keep?: KeepPolicy
+  /** The last progress its handler reported (`job.updateProgress`), kept after it finished. */
+  readonly progress?: unknown
   readonly seq: number
 }
 
@@ -50,8 +52,11 @@ export type Advance =
 
 const SAME: Advance = Object.freeze({ kind: "same" })
 
-/** True for the states a job's life ends in. */
+/** True for the states a finished job rests in (held within retention). */
 export const isFinished = (state: JobLife["state"]): boolean => state === "completed" || state === "failed"
+
+/** True when a job's life is over: finished, or removed. Its id may then begin a new life. */
+export const hasEnded = (state: JobLife["state"]): boolean => isFinished(state) || state === "removed"
 
 /**
  * One job event applied to `view` (`undefined`: the reader holds no such job). `queuePaused`
@@ -62,7 +67,7 @@ export function advanceView(view: JobView | undefined, e: JobEventEnvelope, queu
   if (body._tag === "JobAdded") {
     // a new job, or a new life of one whose previous life ended (asked for anew: another
     // createdAt); else a duplicate, e.g. the job's own JobAdded delivered again
-    if (view !== undefined && !(isFinished(view.state) && e.seq === 0 && (body.createdAt ?? e.time) !== view.createdAt)) return SAME
+    if (view !== undefined && !(hasEnded(view.state) && e.seq === 0 && (body.createdAt ?? e.time) !== view.createdAt)) return SAME
     const { life, intents } = beginJob(body, e.time)
     return { kind: "changed", before: view, after: added(life, e, body), intents }
   }
@@ -77,21 +82,27 @@ export function advanceView(view: JobView | undefined, e: JobEventEnvelope, queu
   let after: JobView
   switch (body._tag) {
     case "JobCompleted":
-      after = withLife(before, life, e.time, e.seq, body.result, undefined)
+      after = withLife(before, life, e.time, e.seq, body.result, undefined, before.progress)
       break
     case "JobRetrying":
     case "JobFailed":
-      after = withLife(before, life, e.time, e.seq, before.result, body.error)
+    case "JobCancelled":
+      after = withLife(before, life, e.time, e.seq, before.result, body.error, before.progress)
+      break
+    case "JobProgress":
+      after = withLife(before, life, e.time, e.seq, before.result, before.error, body.value)
       break
     case "JobStalled":
-      after = withLife(before, life, e.time, e.seq, before.result, life.state === "failed" ? STALLED_ERROR : before.error)
+      after = withLife(before, life, e.time, e.seq, before.result, life.state === "failed" ? STALLED_ERROR : before.error, before.progress)
       break
     case "JobRetried":
-      after = withLife(before, life, e.time, e.seq, undefined, undefined)
+      // a fresh start: no result, error or progress of the failed run
+      after = withLife(before, life, e.time, e.seq, undefined, undefined, undefined)
       break
     case "JobPromoted":
     case "JobStarted":
-      after = withLife(before, life, e.time, e.seq, before.result, before.error)
+    case "JobRemoved":
+      after = withLife(before, life, e.time, e.seq, before.result, before.error, before.progress)
       break
   }
   return { kind: "changed", before: view === undefined ? before : view, after, intents: step.intents }
@@ -119,7 +130,7 @@ export function advanceViewByQueueEvent(
   const life = step.life
   if (life.state === view.state && life.queuePaused === view.queuePaused) return undefined
   const updatedAt = life.state !== view.state && time !== undefined ? time : view.updatedAt
-  return { after: withLife(view, life, updatedAt, view.seq, view.result, view.error), intents: step.intents }
+  return { after: withLife(view, life, updatedAt, view.seq, view.result, view.error, view.progress), intents: step.intents }
 }
 
 /**
@@ -170,8 +181,8 @@ const retried = (job: RetriedJob, e: JobEventEnvelope, queuePaused: boolean): Jo
   return build(life, e.jobId, e.queue, job.name, job.data, undefined, undefined, job.priority, job.createdAt, e.time, job.metadata, job.timeout, job.keep, e.seq - 1)
 }
 
-const withLife = (v: JobView, life: JobLife, updatedAt: number, seq: number, result: unknown, error: JobError | undefined) =>
-  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq)
+const withLife = (v: JobView, life: JobLife, updatedAt: number, seq: number, result: unknown, error: JobError | undefined, progress: unknown) =>
+  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq, progress)
 
 // Every view is built here with all fields in the same order, absent ones as `undefined`: one
 // hidden class, so a replay stays monomorphic (JSON drops the undefined fields).
@@ -189,7 +200,8 @@ function build(
   metadata: JobView["metadata"],
   timeout: number | undefined,
   keep: KeepPolicy | undefined,
-  seq: number
+  seq: number,
+  progress?: unknown
 ): JobView {
   return {
     id,
@@ -201,6 +213,7 @@ function build(
     metadata,
     timeout,
     keep,
+    progress,
     state: life.state,
     attemptsMade: life.attemptsMade,
     maxAttempts: life.maxAttempts,
@@ -216,4 +229,4 @@ function build(
 
 /** The same view in the canonical shape (for views read back from JSON, e.g. snapshots). */
 export const normalizeView = (v: JobView): JobView =>
-  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq)
+  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq, v.progress)

@@ -53,15 +53,17 @@ export interface PartitionSnapshot {
   /** Every held view, in the order the jobs were first held. */
   readonly jobs: ReadonlyArray<JobView>
   /** The ids of each indexed state, in the order they entered it. */
-  readonly order: { readonly [S in JobStateName]?: ReadonlyArray<string> }
+  readonly order: { readonly [S in HeldState]?: ReadonlyArray<string> }
 }
 
-const STATES: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "paused", "failed", "completed"]
+/** The states of the jobs a partition holds (a removed job is held by none). */
+type HeldState = Exclude<JobStateName, "removed">
+const STATES: ReadonlyArray<HeldState> = ["waiting", "delayed", "active", "paused", "failed", "completed"]
 const NONE: Applied = Object.freeze({ ok: true, transitions: Object.freeze([]) })
 
 export class PartitionState {
   private readonly jobs = new Map<string, JobView>()
-  private readonly byState: Record<JobStateName, Set<string>> = {
+  private readonly byState: Record<HeldState, Set<string>> = {
     waiting: new Set(),
     delayed: new Set(),
     active: new Set(),
@@ -98,6 +100,7 @@ export class PartitionState {
     if (isQueueBody(body)) return e.jobId === null ? this.applyQueueEvent(e.seq, e.time, body) : NONE
     if (!isJobEvent(e)) return { ok: false, reason: `${body._tag} without a job id` }
     const stored = this.jobs.get(e.jobId)
+    if (stored === undefined && body._tag === "JobRemoved") return this.removeUnheld(body.from)
     const before = stored === undefined ? undefined : this.synced(stored)
     const advance = advanceView(before, e, this.paused)
     if (advance.kind === "same") return NONE
@@ -106,7 +109,7 @@ export class PartitionState {
     let from = advance.before
     if (from !== undefined && isFinished(from.state) && body._tag === "JobAdded") {
       // a new life of the id: the old one stays counted where it ended, and leaves memory
-      this.byState[from.state].delete(from.id)
+      this.byState[from.state as HeldState].delete(from.id)
       from = undefined
     }
     this.store(from, after)
@@ -122,6 +125,7 @@ export class PartitionState {
 
   /** The held views in `state` (all of them without it), in the order they entered it. */
   list(state?: JobStateName): ReadonlyArray<JobView> {
+    if (state === "removed") return []
     const out: Array<JobView> = []
     if (state === undefined || (state === "completed" && !this.indexCompleted)) {
       for (const v of this.jobs.values()) if (state === undefined || v.state === state) out.push(this.synced(v))
@@ -141,7 +145,7 @@ export class PartitionState {
   /** The plain-JSON form (views with a stale pause flag are synced first). */
   toSnapshot(): PartitionSnapshot {
     const jobs = this.list()
-    const order: Partial<Record<JobStateName, ReadonlyArray<string>>> = {}
+    const order: Partial<Record<HeldState, ReadonlyArray<string>>> = {}
     for (const s of STATES) if (s !== "completed" || this.indexCompleted) order[s] = [...this.byState[s]]
     return { version: PARTITION_STATE_VERSION, queuePaused: this.paused, queueSeq: this.lastQueueSeq, counts: this.counts, jobs, order }
   }
@@ -167,7 +171,7 @@ export class PartitionState {
       const ids = snapshot.order[s] ?? snapshot.jobs.filter((v) => v.state === s).map((v) => v.id)
       for (const id of ids) if (p.jobs.get(id)?.state === s) p.byState[s].add(id)
     }
-    for (const v of p.jobs.values()) if ((v.state !== "completed" || p.indexCompleted) && !p.byState[v.state].has(v.id)) return undefined
+    for (const v of p.jobs.values()) if ((v.state !== "completed" || p.indexCompleted) && !p.byState[v.state as HeldState].has(v.id)) return undefined
     // a reader whose retention is tighter than the writer's trims at once
     for (const s of ["completed", "failed"] as const) {
       const newest = [...p.byState[s]].at(-1)
@@ -204,11 +208,24 @@ export class PartitionState {
   }
 
   private store(before: JobView | undefined, after: JobView): void {
-    this.jobs.set(after.id, after)
-    if (before?.state === after.state) return
-    if (before !== undefined) this.byState[before.state].delete(after.id)
-    if (after.state !== "completed" || this.indexCompleted) this.byState[after.state].add(after.id)
+    if (before?.state === after.state) {
+      this.jobs.set(after.id, after)
+      return
+    }
+    if (before !== undefined && before.state !== "removed") this.byState[before.state].delete(after.id)
+    if (after.state === "removed") this.jobs.delete(after.id) // out of the queue: its history stays in the log
+    else {
+      this.jobs.set(after.id, after)
+      if (after.state !== "completed" || this.indexCompleted) this.byState[after.state].add(after.id)
+    }
     this.counts = evolveStats(this.counts, before?.state, after.state)
+  }
+
+  /** A finished job this state let go of (retention) was removed: it leaves the counts too. */
+  private removeUnheld(from: JobStateName): Applied {
+    if (from !== "completed" && from !== "failed") return { ok: false, reason: `JobRemoved of a ${from} job this partition does not hold` }
+    this.counts = evolveStats(this.counts, from, undefined)
+    return NONE
   }
 
   /** Lets the oldest finished jobs of `state` go, by the rule of `finished`, the one that just ended there. */
@@ -235,6 +252,6 @@ const wellFormed = (u: unknown): u is PartitionSnapshot => {
   const order = u.order
   return (
     STATES.every((s) => Number.isInteger(counts[s]) && (order[s] === undefined || (Array.isArray(order[s]) && (order[s] as ReadonlyArray<unknown>).every((id) => typeof id === "string")))) &&
-    u.jobs.every((v) => isRecord(v) && typeof v.id === "string" && STATES.includes(v.state as JobStateName) && typeof v.seq === "number")
+    u.jobs.every((v) => isRecord(v) && typeof v.id === "string" && STATES.includes(v.state as HeldState) && typeof v.seq === "number")
   )
 }

@@ -3,7 +3,7 @@
  *
  * Invariant: the counts always equal a recount of the job views by state (the
  * projection property test checks it): every change of one job from `from` to `to` moves
- * exactly one unit.
+ * exactly one unit. A removed job counts nowhere.
  */
 import type { JobStateName } from "../machines/schema.ts"
 
@@ -27,15 +27,16 @@ export const emptyStats: QueueStats = Object.freeze({ waiting: 0, active: 0, com
 export function evolveStats(stats: QueueStats, from: JobStateName | undefined, to: JobStateName | undefined): QueueStats {
   if (from === to) return stats
   const next = { ...stats }
-  if (from !== undefined) next[from] -= 1
-  if (to !== undefined) next[to] += 1
+  // a removed job is out of the queue: counted nowhere, like one that does not exist
+  if (from !== undefined && from !== "removed") next[from] -= 1
+  if (to !== undefined && to !== "removed") next[to] += 1
   return next
 }
 
 /** The stats of a set of jobs, counted from scratch. */
 export function countStats(states: Iterable<JobStateName>): QueueStats {
   const next = { ...emptyStats }
-  for (const s of states) next[s] += 1
+  for (const s of states) if (s !== "removed") next[s] += 1
   return next
 }
 

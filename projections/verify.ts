@@ -10,14 +10,15 @@
  *   queue event only sets the flag; waiting/paused jobs have no event in between).
  * - A duplicate is skipped; after a gap or an illegal event the event still counts as
  *   seen (its seq is the job's latest), so one fault is reported once.
- * - A JobAdded for a finished job, asked for anew (another `createdAt`), is a new life of the
- *   id (an engine that cannot look ids up re-adds one past its retention), not a duplicate.
+ * - A JobAdded for a job whose life ended (finished or removed), asked for anew (another
+ *   `createdAt`), is a new life of the id, not a duplicate: a removed id may be added again,
+ *   and an engine that cannot look ids up re-adds one past its retention.
  * - Queue events are counted and followed per (queue, partition): every partition's owner
  *   appends its own pause/resume with its own seq, and a job follows its partition's.
  */
 import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
 import type { EventEnvelope, QueueEventBody } from "../machines/schema.ts"
-import { isFinished, isQueueBody } from "./job-view.ts"
+import { hasEnded, isQueueBody } from "./job-view.ts"
 
 /** What can be wrong with one event. */
 export type VerifyIssueKind = "illegal" | "duplicate" | "gap" | "unknown-job"
@@ -103,7 +104,7 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
       continue
     }
     // a new life of an id whose previous life ended (see job-view.ts): legal, not a duplicate
-    if (body._tag === "JobAdded" && e.seq === 0 && isFinished(job.life.state) && (body.createdAt ?? e.time) !== job.createdAt) {
+    if (body._tag === "JobAdded" && e.seq === 0 && hasEnded(job.life.state) && (body.createdAt ?? e.time) !== job.createdAt) {
       jobs.set(key, { life: beginJob(body, e.time).life, seq: 0, createdAt: body.createdAt ?? e.time })
       continue
     }

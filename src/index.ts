@@ -1,14 +1,18 @@
 /**
  * jobledger — an event-sourced background job engine. The only module users import.
  */
-export { JobQueue, QueueLogError } from "./queue.ts"
+export { JobQueue, QueueLogError, WaitTimeoutError } from "./queue.ts"
+export { CancelledError } from "./engine/handler-run.ts"
 export { InvalidOptionError } from "./options.ts"
 export { NoSuchQueueError, replayQueue, type ReplayOptions, type ReplayResult } from "./read/replay.ts"
 export type {
+  ActiveJob,
   Job,
   JobHandler,
   JobOptions,
   JobState,
+  KeepOptions,
+  KeepRuleOptions,
   QueueHooks,
   QueueOptions,
   QueueStats,

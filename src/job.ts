@@ -10,7 +10,7 @@ export const toJob = (view: JobView): Job => {
     id: view.id,
     name: view.name,
     data: view.data,
-    state: view.state,
+    state: view.state as Job["state"], // views of removed jobs are never held
     attemptsMade: view.attemptsMade,
     maxAttempts: view.maxAttempts,
     priority: view.priority,
@@ -21,5 +21,6 @@ export const toJob = (view: JobView): Job => {
   if (view.result !== undefined) job.result = view.result
   if (view.error !== undefined) job.error = { ...view.error }
   if (view.metadata !== undefined) job.metadata = view.metadata
+  if (view.progress !== undefined) job.progress = view.progress
   return job
 }

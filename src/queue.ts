@@ -33,10 +33,10 @@ import { EventLog, type EventLogService, type LogError, type OutgoingRecord, eng
 import { layerFromUrl } from "./log/layers.ts"
 import { parseLogUrl, resolveLogUrl } from "./log/log-url.ts"
 import { toJob } from "./job.ts"
-import { InvalidOptionError, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
+import { InvalidOptionError, MAX_TIMEOUT_MS, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
 import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
-import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
+import { announce, PUBLIC_EVENT_NAMES, toError } from "./read/announce.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
 import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
 
@@ -75,6 +75,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Opened on first need (see the invariants), then kept until `close()`. */
   private readModelOpening: Promise<ReadModel> | undefined
   private readonly handlers = new Map<string, JobHandler<Data>>()
+  /** The `waitFor`s pending per job id: each settles on the job's end (true when it did). */
+  private readonly endWaiters = new Map<string, Set<(view: JobView | undefined) => boolean>>()
   private engine: Promise<Engine | undefined> | undefined
   private closing: Promise<void> | undefined
   /** Releases this queue's use of the process-wide unhandled-rejection listener. */
@@ -149,11 +151,85 @@ export class JobQueue<Data = any> extends EventEmitter {
    * log (SQLite, memory); on Kafka a producer-only process opens its read model for it.
    */
   async retry(jobId: string): Promise<void> {
-    const { log } = await this.openedOrThrow()
-    const view = this.readModelOpening === undefined && canLookUp(log) ? await this.lookUp(jobId) : (await this.readModel()).get(jobId)
-    if (view === undefined) throw new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`)
+    const view = await this.findJob(jobId)
     if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
     await this.appendCommands([this.command(jobId, { _tag: "RetryJob" }, jobId)])
+  }
+
+  /**
+   * Takes a job that is not running out of the queue: it leaves every view and count
+   * (`store.get` no longer finds it), its history stays in the log (`jobledger job`, replay).
+   * Rejects for an unknown id and for a running job (cancel it first). The job is found as
+   * `retry` finds it.
+   */
+  async remove(jobId: string): Promise<void> {
+    const view = await this.findJob(jobId)
+    if (view.state === "active") throw new InvalidOptionError(`job '${jobId}' is running; cancel it first (cancel() fails it, then remove() takes it out)`)
+    await this.appendCommands([this.command(jobId, { _tag: "RemoveJob" }, jobId)])
+  }
+
+  /**
+   * Stops a running job: its handler's AbortSignal fires (with a CancelledError as the
+   * reason), and the job fails for good with that error — no retry, `failed` and `onFailed`
+   * fire once. The engine does not wait for a handler that ignores the signal. Rejects for an
+   * unknown id and for a job that is not running (use `remove()`).
+   */
+  async cancel(jobId: string, reason?: string): Promise<void> {
+    if (reason !== undefined && (typeof reason !== "string" || reason.length > 2_000))
+      throw new InvalidOptionError("cancel(jobId, reason): reason must be a string of at most 2000 characters")
+    const view = await this.findJob(jobId)
+    if (view.state !== "active") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only a running job can be cancelled (remove() takes a job that is not running)`)
+    await this.appendCommands([this.command(jobId, { _tag: "CancelJob", ...(reason === undefined ? {} : { reason }) }, jobId)])
+  }
+
+  /**
+   * The result of job `jobId` once it completed, or rejects with its error once it failed for
+   * good (or a `WaitTimeoutError` after `timeoutMs`, or when it is removed). A job that
+   * finished before the call answers at once. Works from a producer-only process: it opens
+   * the read model, which announces the job's end. While it waits, the process stays alive.
+   */
+  async waitFor<Result = any>(jobId: string, options?: { timeoutMs?: number }): Promise<Result> {
+    const timeoutMs = options?.timeoutMs
+    if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS))
+      throw new InvalidOptionError(`waitFor: timeoutMs must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${String(timeoutMs)})`)
+    const readModel = await this.readModel()
+    return new Promise<Result>((resolve, reject) => {
+      const settle = (view: JobView | undefined): boolean => {
+        const outcome = finalOutcome(view)
+        if (outcome === undefined) return false
+        this.endWaiters.get(jobId)?.delete(settle)
+        clearTimeout(timer)
+        if (outcome.ok) resolve(outcome.result as Result)
+        else reject(outcome.error)
+        return true
+      }
+      // a pending wait keeps the process alive, as a pending socket would (the log's own
+      // polling for other processes' writes does not)
+      const timer = setTimeout(
+        () => {
+          this.endWaiters.get(jobId)?.delete(settle)
+          reject(new WaitTimeoutError(`job '${jobId}' of queue '${this.name}' did not finish within ${timeoutMs} ms`))
+        },
+        timeoutMs ?? MAX_TIMEOUT_MS
+      )
+      const waiters = this.endWaiters.get(jobId) ?? new Set()
+      this.endWaiters.set(jobId, waiters)
+      waiters.add(settle)
+      // finished already, or unknown: answer from what this process holds, then the log
+      const held = readModel.get(jobId)
+      if (settle(held) || held !== undefined) return
+      this.lookUp(jobId, { removed: true }).then((found) => {
+        if (found === undefined) {
+          waiters.delete(settle)
+          clearTimeout(timer)
+          reject(new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`))
+        } else settle(found)
+      }, (e) => {
+        waiters.delete(settle)
+        clearTimeout(timer)
+        reject(this.asQueueError(e))
+      })
+    })
   }
 
   /** Stops starting jobs (running ones finish). Safe to call without `await`. */
@@ -221,7 +297,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         ...(sink === undefined
           ? {}
           : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
-        announce: (change: Change) => announce(this, change),
+        announce: (change: Change) => this.announceChange(change),
         report: (e: unknown) => this.report(e)
       })
     })
@@ -257,16 +333,41 @@ export class JobQueue<Data = any> extends EventEmitter {
   }
 
   /**
-   * A job by id without the read model's help: from the read model when it is open, else
-   * from the log by an indexed lookup (SQLite, memory); `undefined` where neither can tell.
+   * The job `id` for a control command (retry, remove, cancel): looked up as `lookUp` does,
+   * and on a log that cannot look jobs up (Kafka) through the read model, opened for it.
+   * Rejects when there is no such job.
    */
-  private async lookUp(id: string): Promise<JobView | undefined> {
+  private async findJob(id: string): Promise<JobView> {
+    const { log } = await this.openedOrThrow()
+    const view = this.readModelOpening === undefined && !canLookUp(log) ? (await this.readModel()).get(id) : await this.lookUp(id)
+    if (view === undefined) throw new InvalidOptionError(`job '${id}' not found in queue '${this.name}'`)
+    return view
+  }
+
+  /** Announces a change to listeners, and settles the `waitFor`s of its job. */
+  private announceChange(change: Change): void {
+    announce(this, change)
+    const id = change.envelope.jobId
+    if (id === null) return
+    const waiters = this.endWaiters.get(id)
+    if (waiters === undefined) return
+    for (const settle of [...waiters]) settle(change.after)
+    if (waiters.size === 0) this.endWaiters.delete(id)
+  }
+
+  /**
+   * A job by id without the read model's help: from the read model when it is open, else
+   * from the log by an indexed lookup (SQLite, memory); `undefined` where neither can tell,
+   * and for a removed job (it is out of the queue; `waitFor` asks with `removed: true`).
+   */
+  private async lookUp(id: string, options: { readonly removed?: boolean } = {}): Promise<JobView | undefined> {
     const { log } = await this.openedOrThrow()
     if (this.readModelOpening !== undefined) {
       const held = (await this.readModel()).get(id)
       if (held !== undefined) return held
     }
-    return canLookUp(log) ? lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
+    const found = canLookUp(log) ? await lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
+    return found?.state === "removed" && options.removed !== true ? undefined : found
   }
 
   private async startEngine(): Promise<Engine | undefined> {
@@ -423,6 +524,20 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (this.listenerCount("error") > 0) this.emit("error", e)
     else console.error(`[jobledger:${this.name}]`, e instanceof Error ? e.message : e)
   }
+}
+
+/** `waitFor` gave up: the job did not finish within `timeoutMs`. */
+export class WaitTimeoutError extends Error {
+  override readonly name = "WaitTimeoutError"
+}
+
+/** How a job ended, if it did: its result, or the error it failed (or was removed) with. */
+const finalOutcome = (view: JobView | undefined): { ok: true; result: unknown } | { ok: false; error: Error } | undefined => {
+  if (view === undefined) return undefined
+  if (view.state === "completed") return { ok: true, result: view.result }
+  if (view.state === "failed") return { ok: false, error: toError(view.error) }
+  if (view.state === "removed") return { ok: false, error: new Error(`job '${view.id}' was removed`) }
+  return undefined
 }
 
 const hookError = (name: string, cause: unknown): Error => {

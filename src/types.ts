@@ -4,8 +4,8 @@
 import type { JobStateName } from "../machines/schema.ts"
 import type { BackoffKind } from "./engine/backoff.ts"
 
-/** `waiting`, `delayed`, `active`, `completed`, `failed` or `paused`. */
-export type JobState = JobStateName
+/** `waiting`, `delayed`, `active`, `completed`, `failed` or `paused` (a removed job is in no view). */
+export type JobState = Exclude<JobStateName, "removed">
 
 /** A job as handlers, events, hooks and the store see it. */
 export interface Job<Data = any, Result = any> {
@@ -26,7 +26,9 @@ export interface Job<Data = any, Result = any> {
   runAt: number
   updatedAt: number
   metadata?: Record<string, any>
-  /** In a handler: fires on timeout and when `close()`'s grace period expires. */
+  /** The last progress its handler reported with `job.updateProgress(value)`. */
+  progress?: unknown
+  /** In a handler: fires on timeout, on `cancel()` and when `close()`'s grace period expires. */
   readonly signal?: AbortSignal
 }
 
@@ -131,5 +133,16 @@ export interface QueueOptions<Data = any> {
   keep?: KeepOptions
 }
 
+/** A job as its handler gets it: the Job, plus what only a running job can do. */
+export interface ActiveJob<Data = any, Result = any> extends Job<Data, Result> {
+  /**
+   * Reports progress (a number or any JSON value): a `progress` event and `job.progress` in
+   * views. Coalesced: at most one event per job per ~100 ms, the last value wins, and the
+   * last one is recorded before the job's outcome. Resolves once it is handed to the log.
+   */
+  updateProgress(value: unknown): Promise<void>
+  readonly signal: AbortSignal
+}
+
 /** A job handler; its resolved value becomes `job.result` (JSON). */
-export type JobHandler<Data = any, Result = any> = (job: Job<Data, Result>, signal: AbortSignal) => Promise<Result> | Result
+export type JobHandler<Data = any, Result = any> = (job: ActiveJob<Data, Result>, signal: AbortSignal) => Promise<Result> | Result

@@ -34,7 +34,8 @@ const STALL: Body = { _tag: "JobStalled" }
 
 function events(life: JobLife, pick: Pick, time: number, stallHeavy: boolean): Body {
   if (stallHeavy && life.state === "active") return STALL
-  const options = candidates(life, time)
+  // removal is legal almost everywhere and ends a run: offered in one pick out of eight
+  const options = candidates(life, time).filter((e) => e._tag !== "JobRemoved" || (!stallHeavy && pick.at % 8 === 0))
   for (let k = 0; pick.legal && k < options.length; k++) {
     const event = options[(pick.at + k) % options.length]!
     if (accepted(life, event)) return event
@@ -112,7 +113,7 @@ describe("job machine properties", () => {
       }),
       { numRuns: 300, seed: 42 }
     )
-    expect([...seen].sort()).toEqual(["active", "completed", "delayed", "failed", "paused", "waiting"])
+    expect([...seen].sort()).toEqual(["active", "completed", "delayed", "failed", "paused", "removed", "waiting"])
     expect(stallFailures).toBeGreaterThan(0)
   })
 })

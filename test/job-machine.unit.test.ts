@@ -15,7 +15,7 @@ import { added } from "./support/sim.ts"
 type Body = JobEventBody | QueueEventBody
 type Expected = { readonly life: JobLife; readonly intents: ReadonlyArray<JobIntent> } | "refused"
 
-const STATES: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused"]
+const STATES: ReadonlyArray<JobStateName> = ["waiting", "delayed", "active", "completed", "failed", "paused", "removed"]
 const ERR = { message: "boom" }
 
 /** The transition table of the brief, written independently of the machine: the oracle. */
@@ -59,6 +59,14 @@ function expected(life: JobLife, e: Body): Expected {
     }
     case "JobRetried":
       return life.state === "failed" ? ready({ attemptsMade: 0, stalledCount: 0 }) : "refused"
+    case "JobProgress":
+      // only a running job reports progress; it changes no state and enters nothing
+      return life.state === "active" ? go("active") : "refused"
+    case "JobRemoved":
+      // anything but a running job (cancel it first) and one already removed
+      return life.state === "active" || life.state === "removed" ? "refused" : go("removed")
+    case "JobCancelled":
+      return life.state === "active" ? go("failed") : "refused"
   }
 }
 
@@ -86,6 +94,9 @@ const EVENTS: Record<Body["_tag"], ReadonlyArray<Body>> = {
   JobFailed: [{ _tag: "JobFailed", error: ERR }],
   JobStalled: [{ _tag: "JobStalled" }],
   JobRetried: [{ _tag: "JobRetried" }],
+  JobProgress: [{ _tag: "JobProgress", value: { done: 0.5 } }],
+  JobRemoved: [{ _tag: "JobRemoved", from: "waiting" }],
+  JobCancelled: [{ _tag: "JobCancelled", error: { name: "CancelledError", message: "cancelled" } }],
   QueuePaused: [{ _tag: "QueuePaused" }],
   QueueResumed: [{ _tag: "QueueResumed" }]
 }
@@ -93,8 +104,8 @@ const EVENTS: Record<Body["_tag"], ReadonlyArray<Body>> = {
 const PAIRS = STATES.flatMap((state) => Object.keys(EVENTS).map((tag) => [state, tag as Body["_tag"]] as const))
 
 describe("job machine: every (state, event) pair", () => {
-  it("covers all 6 states x 10 event tags", () => {
-    expect(PAIRS).toHaveLength(60)
+  it("covers all 7 states x 13 event tags", () => {
+    expect(PAIRS).toHaveLength(91)
   })
 
   it.each(PAIRS)("%s + %s follows the table (fast path and plain xstate)", (state, tag) => {

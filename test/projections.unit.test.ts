@@ -295,9 +295,11 @@ describe("PartitionState properties", () => {
     )
   })
 
-  it("is idempotent under redelivery: applying any prefix again changes nothing", () => {
+  // Of jobs it holds: a removed job (or one past retention) has left memory, and its own
+  // JobAdded delivered again would look new. The logs never deliver a record twice (offsets).
+  it("is idempotent under redelivery of the jobs it holds: applying any prefix again changes nothing", () => {
     fc.assert(
-      fc.property(logArb(), fc.array(fc.nat(), { maxLength: 30 }), (log, redeliveries) => {
+      fc.property(logArb(120, 8, false), fc.array(fc.nat(), { maxLength: 30 }), (log, redeliveries) => {
         const once = new PartitionState(KEEP_ALL)
         for (const e of log) once.apply(e)
         const before = once.toSnapshot()
@@ -333,7 +335,7 @@ describe("PartitionState properties", () => {
           }
         }
         const byId = (a: JobView, b: JobView) => a.id.localeCompare(b.id)
-        expect([...p.list()].sort(byId)).toEqual([...eager.values()].sort(byId))
+        expect([...p.list()].sort(byId)).toEqual([...eager.values()].filter((v) => v.state !== "removed").sort(byId))
       }),
       { numRuns: 150 }
     )

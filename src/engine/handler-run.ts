@@ -20,6 +20,11 @@ export class JobTimeoutError extends Error {
   override readonly name = "TimeoutError"
 }
 
+/** The job was cancelled (`queue.cancel`): the reason its AbortSignal fired and it failed, with no retry. */
+export class CancelledError extends Error {
+  override readonly name = "CancelledError"
+}
+
 /** Turns anything a handler threw into an Error and its serializable form. */
 export const describeFailure = (thrown: unknown): { error: JobError; original: Error } => {
   if (thrown instanceof Error) {

@@ -26,7 +26,7 @@ import {
 import { failedAttemptEvent, type JobIntent } from "../../machines/job-machine.ts"
 import { evolveJobView, isFinished, retriedJobOf, type JobView } from "../../projections/job-view.ts"
 import { PartitionState, type Transition } from "../../projections/partition-state.ts"
-import { decodeCommand, decodeEvent, encode } from "../codec.ts"
+import { decodeCommand, decodeEvent, encode, jsonProblem } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
 import { type Attempt, type Outcome, startAttempt } from "./handler-run.ts"
@@ -34,7 +34,10 @@ import { type ReadyEntry, ReadyQueue } from "./ready-queue.ts"
 import { TimerHeap } from "./timer-heap.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { SnapshotCadence } from "./snapshot-cadence.ts"
+import { ProgressCoalescer } from "./progress.ts"
+import { CancelledError } from "./handler-run.ts"
 import { toJob } from "../job.ts"
+import type { ActiveJob } from "../types.ts"
 import { run } from "../run.ts"
 
 const RESTORE_BATCH = 10_000
@@ -45,6 +48,10 @@ export class PartitionActor {
   private readonly timers: TimerHeap
   private readonly appender: Appender
   private readonly cadence: SnapshotCadence
+  private readonly progress = new ProgressCoalescer((id, value) => {
+    const view = this.state.get(id)
+    if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobProgress", value })
+  })
   private readonly running = new Map<string, Attempt>()
   private readonly unregister: () => void
   private stopped = false
@@ -142,6 +149,7 @@ export class PartitionActor {
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))))
     for (const [id, attempt] of [...this.running]) {
       this.running.delete(id)
+      this.progress.drop(id)
       attempt.abort(new Error("the engine stopped before the job finished: it was handed back and will run again"))
       this.ctx.pool.release()
       const view = this.state.get(id)
@@ -155,7 +163,8 @@ export class PartitionActor {
   private halt(): void {
     this.stopped = true
     this.timers.stop()
-    for (const [, attempt] of this.running) {
+    for (const [id, attempt] of this.running) {
+      this.progress.drop(id)
       attempt.abort(new Error("this engine lost the partition: another engine owns the job now"))
       this.ctx.pool.release()
     }
@@ -185,7 +194,8 @@ export class PartitionActor {
         // Idempotent add: the first command with an id wins, later ones change nothing.
         if (this.state.get(jobId) !== undefined) return undefined
         if (body.idempotent !== true || this.ctx.log.recordsByKey === undefined) return this.addJob(jobId, command, body)
-        return this.lookUp(jobId).then((known) => (known === undefined ? this.addJob(jobId, command, body) : undefined))
+        // a removed id may be added again: it begins a new life
+        return this.lookUp(jobId).then((known) => (known === undefined || known.state === "removed" ? this.addJob(jobId, command, body) : undefined))
       }
       case "RetryJob": {
         if (command.jobId === null) return this.refuse(record, "RetryJob without a job id")
@@ -193,6 +203,16 @@ export class PartitionActor {
         const held = this.state.get(jobId)
         if (held !== undefined || this.ctx.log.recordsByKey === undefined) return this.retryJob(record, jobId, held)
         return this.lookUp(jobId).then((found) => this.retryJob(record, jobId, found))
+      }
+      case "RemoveJob":
+      case "CancelJob": {
+        if (command.jobId === null) return this.refuse(record, `${body._tag} without a job id`)
+        const jobId = command.jobId
+        const act = (view: JobView | undefined) =>
+          body._tag === "RemoveJob" ? this.removeJob(record, jobId, view) : this.cancelJob(record, jobId, view, body.reason)
+        const held = this.state.get(jobId)
+        if (held !== undefined || this.ctx.log.recordsByKey === undefined) return act(held)
+        return this.lookUp(jobId).then(act)
       }
       case "PauseQueue":
         if (!this.state.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
@@ -243,6 +263,38 @@ export class PartitionActor {
     const body = isFinished(view.state) ? { _tag: "JobRetried" as const, job: retriedJobOf(view) } : { _tag: "JobRetried" as const }
     const refused = this.decide(view, body)
     if (refused !== undefined) this.refuse(record, `RetryJob: ${refused}`)
+    return undefined
+  }
+
+  private removeJob(record: LogRecord, jobId: string, view: JobView | undefined): undefined {
+    if (view === undefined) return this.refuse(record, `RemoveJob: unknown job '${jobId}'`)
+    const refused = this.decide(view, { _tag: "JobRemoved", from: view.state })
+    if (refused !== undefined) this.refuse(record, `RemoveJob: ${refused}`)
+    return undefined
+  }
+
+  /**
+   * Cancels a running job at once: its AbortSignal fires, its permit goes back and it fails
+   * for good with a CancelledError; whatever its handler does afterwards is ignored.
+   */
+  private cancelJob(record: LogRecord, jobId: string, view: JobView | undefined, reason: string | undefined): undefined {
+    if (view === undefined) return this.refuse(record, `CancelJob: unknown job '${jobId}'`)
+    if (view.state !== "active") return this.refuse(record, `CancelJob: job '${jobId}' is ${view.state}; only a running job can be cancelled`)
+    const error = new CancelledError(reason === undefined ? "the job was cancelled" : `the job was cancelled: ${reason}`)
+    const attempt = this.running.get(jobId)
+    if (attempt !== undefined) {
+      this.running.delete(jobId)
+      attempt.abort(error)
+      this.ctx.pool.release()
+    }
+    this.progress.drop(jobId)
+    const { onFailed } = this.ctx.hooks
+    this.decide(
+      view,
+      { _tag: "JobCancelled", error: { name: error.name, message: error.message } },
+      onFailed && ((after) => this.ctx.runHook("onFailed", () => onFailed(toJob(after), error)))
+    )
+    this.pump()
     return undefined
   }
 
@@ -353,15 +405,25 @@ export class PartitionActor {
   private runHandler(active: JobView): void {
     const handler = this.ctx.handlerFor(active.name)
     const job = toJob(active)
-    const attempt = startAttempt(
+    // only while this attempt runs (or is starting: a handler may report at once); a report after it ended is dropped
+    let attempt: Attempt | undefined
+    const updateProgress = (value: unknown): Promise<void> => {
+      const problem = jsonProblem(value, "progress")
+      if (problem !== undefined) return Promise.reject(new TypeError(problem))
+      if (attempt !== undefined && this.running.get(active.id) !== attempt) return Promise.resolve()
+      return this.progress.report(active.id, value)
+    }
+    Object.defineProperty(job, "updateProgress", { value: updateProgress, enumerable: false })
+    attempt = startAttempt(
       (lazy) => {
         if (handler === undefined) throw new Error(`no handler registered for job name '${active.name}' on queue '${this.ctx.queue}'`)
         Object.defineProperty(job, "signal", { get: () => lazy.signal, enumerable: false })
         // A handler that declares a second parameter gets the signal; others can read job.signal.
-        return handler.length >= 2 ? handler(job, lazy.signal) : (handler as (job: unknown) => unknown)(job)
+        const running = job as ActiveJob // its updateProgress and signal are defined just above
+        return handler.length >= 2 ? handler(running, lazy.signal) : (handler as (job: unknown) => unknown)(running)
       },
       active.timeout ?? this.ctx.timeoutMs,
-      (outcome) => this.finish(active.id, attempt, outcome)
+      (outcome) => this.finish(active.id, attempt!, outcome)
     )
     this.running.set(active.id, attempt)
   }
@@ -371,6 +433,9 @@ export class PartitionActor {
     if (this.running.get(id) !== attempt) return
     this.running.delete(id)
     this.ctx.pool.release()
+    // the last progress the handler reported goes in before its outcome
+    this.progress.flushNow(id)
+    this.progress.drop(id)
     const view = this.state.get(id)
     if (view === undefined || view.state !== "active") return
     // Hooks run once their event is durable; no closure at all when the hook is absent.

@@ -1,6 +1,7 @@
 /**
  * Lifecycle events of the public API, derived from the events the read model applies:
- * `added`, `active`, `completed`, `failed`, `retrying`, `paused`, `resumed` (and `stalled`).
+ * `added`, `active`, `completed`, `failed`, `retrying`, `paused`, `resumed` (and `stalled`,
+ * `progress`).
  */
 import type { EventEmitter } from "node:events"
 import type { JobError } from "../../machines/schema.ts"
@@ -22,7 +23,9 @@ const PUBLIC_EVENT: Record<string, string> = {
   JobCompleted: "completed",
   JobRetrying: "retrying",
   JobFailed: "failed",
-  JobStalled: "stalled"
+  JobCancelled: "failed",
+  JobStalled: "stalled",
+  JobProgress: "progress"
 }
 
 /** The public events a read model announces: listening to one opens the queue's read model. */
@@ -47,13 +50,17 @@ export const announce = (emitter: EventEmitter, { envelope, after }: Change): vo
     case "JobRetrying":
       return void emitter.emit("retrying", toJob(after), body.attempt, body.delay)
     case "JobFailed":
+    case "JobCancelled":
       return void emitter.emit("failed", toJob(after), toError(after.error))
+    case "JobProgress":
+      return void emitter.emit("progress", toJob(after), body.value)
     case "JobStalled":
       emitter.emit("stalled", toJob(after))
       if (after.state === "failed") emitter.emit("failed", toJob(after), toError(after.error))
       return
     case "JobPromoted":
     case "JobRetried":
+    case "JobRemoved":
       return
   }
 }

@@ -43,6 +43,9 @@ export function candidates(life: JobLife, time: number): ReadonlyArray<JobEventB
     { _tag: "JobStalled" },
     { _tag: "JobPromoted" },
     { _tag: "JobRetried" },
+    { _tag: "JobProgress", value: { at: time } },
+    { _tag: "JobCancelled", error: { name: "CancelledError", message: "cancelled" } },
+    { _tag: "JobRemoved", from: life.state },
     { _tag: "QueuePaused" },
     { _tag: "QueueResumed" },
     { _tag: "JobStarted", attempt: a + 1 },
@@ -66,7 +69,7 @@ export const choiceArb = (jobs = 8): fc.Arbitrary<Choice> => fc.record({ job: fc
  * (job k may retry k % 3 times); an existing one the picked candidate if the machine accepts
  * it, else the next accepted job event candidate.
  */
-export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
+export function simulate(choices: ReadonlyArray<Choice>, removals = true): Array<EventEnvelope> {
   const jobs = new Map<string, { life: JobLife; seq: number; added: JobAdded }>()
   const log: Array<EventEnvelope> = []
   let paused = false
@@ -88,7 +91,10 @@ export function simulate(choices: ReadonlyArray<Choice>): Array<EventEnvelope> {
       continue
     }
     const life = sync(job.life, paused)
-    const options = candidates(life, time).filter((b): b is JobEventBody => b._tag !== "QueuePaused" && b._tag !== "QueueResumed")
+    // removal is legal almost everywhere: offered in one step out of eight, or runs stay shallow
+    const options = candidates(life, time).filter(
+      (b): b is JobEventBody => b._tag !== "QueuePaused" && b._tag !== "QueueResumed" && (b._tag !== "JobRemoved" || (removals && c.pick % 8 === 0))
+    )
     for (let k = 0; k < options.length; k++) {
       const candidate = options[(c.pick + k) % options.length]!
       // as the engine writes it: a JobRetried carries the failed job it brings back
@@ -122,5 +128,5 @@ function sync(life: JobLife, paused: boolean): JobLife {
 }
 
 /** A legal log of up to `maxLength` events over at most `jobs` job ids. */
-export const logArb = (maxLength = 120, jobs = 8): fc.Arbitrary<Array<EventEnvelope>> =>
-  fc.array(choiceArb(jobs), { maxLength, size: "max" }).map((choices) => simulate(choices))
+export const logArb = (maxLength = 120, jobs = 8, removals = true): fc.Arbitrary<Array<EventEnvelope>> =>
+  fc.array(choiceArb(jobs), { maxLength, size: "max" }).map((choices) => simulate(choices, removals))

@@ -16,3 +16,4 @@ export type {
   RateLimitOptions,
   RetryOptions
 } from "./types.ts"
+export type { KafkaOptions, KafkaSaslOptions, KafkaTlsOptions } from "./log/kafka-options.ts"

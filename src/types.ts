@@ -3,6 +3,7 @@
  */
 import type { JobStateName } from "../machines/schema.ts"
 import type { BackoffKind } from "./engine/backoff.ts"
+import type { KafkaOptions } from "./log/kafka-options.ts"
 
 /** `waiting`, `delayed`, `active`, `completed`, `failed` or `paused`. */
 export type JobState = JobStateName
@@ -106,6 +107,8 @@ export interface QueueOptions<Data = any> {
   timeout?: number
   /** `'memory:'`, `'sqlite:/path/jobs.db'` or `'kafka://host:9092'` (default: `JOBLEDGER_LOG`, else `sqlite:./.jobledger/jobs.db`). */
   log?: string
+  /** Kafka connection settings the log URL cannot say: TLS material, SASL credentials, client id, timeouts. */
+  kafka?: KafkaOptions
 }
 
 /** A job handler; its resolved value becomes `job.result` (JSON). */

@@ -3,8 +3,10 @@
  *
  * kafkajs treats every connection error as retriable, a certificate that does not verify
  * included: it would retry for ~5 s and then report a retryable failure. `checkTls` makes
- * one TLS handshake of our own first, with the same settings, so an untrusted or misnamed
- * broker certificate fails at once and for good. `connectError` adds what a refused
+ * one TLS connection of our own first, with the same settings, and one request on it
+ * (ApiVersions, which needs no authentication), so an untrusted or misnamed broker
+ * certificate, or a broker refusing our client certificate (TLS 1.3 says so only after the
+ * handshake), fails at once and for good. `connectError` adds what a refused
  * connection usually means when the client spoke plaintext or no SASL to a secured listener.
  */
 import { connect, type TLSSocket } from "node:tls"
@@ -20,7 +22,21 @@ const hostPort = (broker: string): { host: string; port: number } => {
   return { host: broker.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port: Number(broker.slice(i + 1)) }
 }
 
-/** One handshake: "ok", "unreachable" (any non-TLS failure, left to kafkajs), or the TLS error. */
+/** An ApiVersions v0 request (size, api key 18, version 0, correlation id, client id): any answer will do. */
+const apiVersionsRequest = (): Buffer => {
+  const clientId = Buffer.from("jobledger-tls-check")
+  const body = Buffer.alloc(2 + 2 + 4 + 2 + clientId.length)
+  body.writeInt16BE(18, 0)
+  body.writeInt16BE(0, 2)
+  body.writeInt32BE(1, 4)
+  body.writeInt16BE(clientId.length, 8)
+  clientId.copy(body, 10)
+  const size = Buffer.alloc(4)
+  size.writeInt32BE(body.length, 0)
+  return Buffer.concat([size, body])
+}
+
+/** One connection and request: "ok" (an answer), "unreachable" (anything but a TLS failure: left to kafkajs), or the TLS error. */
 const handshake = (connection: KafkaConnection, broker: string): Promise<"ok" | "unreachable" | Error> =>
   new Promise((resolve) => {
     const { host, port } = hostPort(broker)
@@ -30,10 +46,13 @@ const handshake = (connection: KafkaConnection, broker: string): Promise<"ok" | 
       socket?.destroy()
       resolve(outcome)
     }
-    const timer = setTimeout(() => done("unreachable"), connection.connectionTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS)
+    const timeoutMs = (connection.connectionTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS) + (connection.requestTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS)
+    const timer = setTimeout(() => done("unreachable"), timeoutMs)
     try {
-      socket = connect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...connection.ssl }, () => done("ok"))
+      socket = connect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...connection.ssl }, () => socket!.write(apiVersionsRequest()))
+      socket.once("data", () => done("ok"))
       socket.once("error", (e) => done(isTlsFailure(e) ? e : "unreachable"))
+      socket.once("close", () => done("unreachable"))
     } catch {
       done("unreachable")
     }

@@ -15,6 +15,7 @@
  * - Resolution reads the ca/cert/key files and builds a TLS context once, so a missing file,
  *   a bad PEM or a key that does not match its certificate fails at construction.
  */
+import { X509Certificate } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createSecureContext, type ConnectionOptions } from "node:tls"
 import { CREDENTIALS_SOURCES, type KafkaLocation, SASL_MECHANISMS, type SaslMechanism, displayLogUrl } from "./log-url.ts"
@@ -156,6 +157,26 @@ const registerPem = (pem: unknown) => {
 
 const pemArray = (v: PemInput): Array<string | Buffer> => (Array.isArray(v) ? [...v] : [v as string | Buffer])
 
+const CERTIFICATE_PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+/**
+ * Node accepts anything as `ca` and then fails every handshake ("unable to get local issuer
+ * certificate"): check that each entry holds PEM certificates, and that they parse.
+ */
+const checkCertificates = (where: string, what: string, pems: ReadonlyArray<string | Buffer>): void => {
+  for (const pem of pems) {
+    const blocks = (Buffer.isBuffer(pem) ? pem.toString("utf8") : pem).match(CERTIFICATE_PEM) ?? []
+    if (blocks.length === 0) throw new Error(`${where}: ${what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+    for (const block of blocks) {
+      try {
+        new X509Certificate(block)
+      } catch (e) {
+        throw new Error(`${where}: ${what} has a certificate that does not parse (${(e as Error).message})`)
+      }
+    }
+  }
+}
+
 /**
  * The connection to the cluster of `location`, with the `kafka` option and the environment.
  * Throws an Error (URL shown with displayLogUrl, no secret) when they contradict each
@@ -200,6 +221,8 @@ export const resolveKafkaConnection = (
       ...(fromOption.servername === undefined ? {} : { servername: fromOption.servername }),
       ...(fromOption.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: fromOption.rejectUnauthorized })
     }
+    if (ca !== undefined) checkCertificates(where, location.caFile === undefined ? "kafka.ssl.ca" : `the ca file ${location.caFile}`, pemArray(ca))
+    if (cert !== undefined) checkCertificates(where, location.certFile === undefined ? "kafka.ssl.cert" : `the cert file ${location.certFile}`, pemArray(cert))
     try {
       // the same checks tls.connect makes: unreadable PEM, wrong passphrase, key ≠ certificate
       createSecureContext(ssl)

@@ -11,11 +11,19 @@
 //                              the mTLS listener (ssl.client.auth=required)
 //   wrong-ca.pem               an unrelated CA: a client trusting only it must refuse the broker
 // The broker's truststore is ca.pem itself (ssl.truststore.type=PEM, Kafka ≥ 2.7).
+//
+// As a command, for the SASL_SSL variant of docker-compose.yml:
+//   node scripts/kafka-tls.mjs <dir> [host…]     (default hosts: localhost 127.0.0.1)
+// makes the same files for a broker known by those host names, plus what the apache/kafka
+// image reads from /etc/kafka/secrets: keystore-creds (the store password) and
+// kafka_server_jaas.conf (SCRAM login module).
 
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import fs from "node:fs"
 import path from "node:path"
+import { isIP } from "node:net"
+import { fileURLToPath } from "node:url"
 
 /** keytool/java start faster with C1 only and the serial GC (each run is a fresh JVM). */
 const FAST_JVM = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
@@ -61,7 +69,8 @@ function run(cmd, args, cwd) {
  * `dir` (created if missing). Four rounds of keytool runs, independent ones in parallel
  * (~2-4 s). Returns the file paths and the store password.
  */
-export async function makeTlsMaterial(dir, { log = () => {} } = {}) {
+export async function makeTlsMaterial(dir, { log = () => {}, hosts = ["localhost", "127.0.0.1"] } = {}) {
+  const san = `SAN=${hosts.map((h) => (isIP(h) ? `ip:${h}` : `dns:${h}`)).join(",")}`
   fs.mkdirSync(dir, { recursive: true })
   const t0 = Date.now()
   const pass = randomBytes(12).toString("hex")
@@ -78,7 +87,7 @@ export async function makeTlsMaterial(dir, { log = () => {} } = {}) {
   await Promise.all([
     keypair("ca", "ca.p12", "CN=jobledger test CA", "-ext", "bc:c"),
     keypair("ca", "wrong-ca.p12", "CN=jobledger unrelated CA", "-ext", "bc:c"),
-    keypair("broker", "broker.p12", "CN=localhost"),
+    keypair("broker", "broker.p12", `CN=${hosts[0]}`),
     keypair("client", "client.p12", "CN=jobledger-test-client")
   ])
   // 2. CA certificates out, signing requests
@@ -90,7 +99,7 @@ export async function makeTlsMaterial(dir, { log = () => {} } = {}) {
   ])
   // 3. the CA signs both
   await Promise.all([
-    sign("broker.csr", "broker.crt", "-ext", "SAN=dns:localhost,ip:127.0.0.1", "-ext", "KU=digitalSignature,keyEncipherment", "-ext", "EKU=serverAuth"),
+    sign("broker.csr", "broker.crt", "-ext", san, "-ext", "KU=digitalSignature,keyEncipherment", "-ext", "EKU=serverAuth"),
     sign("client.csr", "client.crt", "-ext", "KU=digitalSignature,keyEncipherment", "-ext", "EKU=clientAuth")
   ])
   // 4. the broker's chain into its keystore; the client's key out as PEM
@@ -112,4 +121,21 @@ export async function makeTlsMaterial(dir, { log = () => {} } = {}) {
     clientCertFile: f("client.pem"),
     clientKeyFile: f("client.key")
   }
+}
+
+// ---------------------------------------------------------------- command line
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir, ...hosts] = process.argv.slice(2)
+  if (!dir) {
+    process.stderr.write("usage: node scripts/kafka-tls.mjs <dir> [host…]\n")
+    process.exit(1)
+  }
+  const made = await makeTlsMaterial(path.resolve(dir), { hosts: hosts.length > 0 ? hosts : undefined, log: (m) => process.stderr.write(`${m}\n`) })
+  fs.writeFileSync(path.join(made.dir, "keystore-creds"), made.storePassword, { mode: 0o600 })
+  fs.writeFileSync(
+    path.join(made.dir, "kafka_server_jaas.conf"),
+    "KafkaServer {\n  org.apache.kafka.common.security.scram.ScramLoginModule required;\n};\n"
+  )
+  process.stdout.write(`${made.dir}: broker.p12 (keystore-creds), ca.pem, client.pem/client.key, kafka_server_jaas.conf\n`)
 }

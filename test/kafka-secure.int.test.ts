@@ -385,6 +385,32 @@ describeSecure(`Kafka over SASL_SSL and mTLS (a real secured broker)${secureSkip
       expect(shape.stderr).toMatch(/brokers: the brokers come from the log URL/)
     }, 120_000)
 
+    it("examples/managed-kafka.ts, the README's example, runs over SASL_SSL with credentials from the environment", async () => {
+      const run = await new Promise<Run>((resolve, reject) => {
+        const t0 = Date.now()
+        const child = spawn(join(ROOT, "node_modules", ".bin", "tsx"), [join(ROOT, "examples", "managed-kafka.ts")], {
+          cwd: WORK,
+          env: childEnv({ JOBLEDGER_LOG: secureLog("scram-sha-512"), JOBLEDGER_KAFKA_USERNAME: broker.username, JOBLEDGER_KAFKA_PASSWORD: broker.password }),
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        let stdout = ""
+        let stderr = ""
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+        const timer = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS)
+        child.on("error", reject)
+        child.on("close", (code) => {
+          clearTimeout(timer)
+          capture("example stdout", stdout)
+          capture("example stderr", stderr)
+          resolve({ code, stdout, stderr, ms: Date.now() - t0 })
+        })
+      })
+      expect(run.code, run.stderr).toBe(0)
+      expect(run.stdout).toMatch(/^added [0-9a-f-]{36} on kafkas:\/\/127\.0\.0\.1:\d+\?sasl=scram-sha-512&ca=/m)
+      expect(run.stdout).toMatch(/^completed [0-9a-f-]{36}: \{"sent":"ada@example\.com"\}$/m)
+    }, 120_000)
+
     it("--help, kafkajs debug logs and a URL with user:pass@ show no credential", async () => {
       const env = { JOBLEDGER_KAFKA_USERNAME: broker.username, JOBLEDGER_KAFKA_PASSWORD: broker.password }
       const help = await cli(["--help"], { ...env, JOBLEDGER_LOG: `kafkas://${broker.username}:${broker.password}@${broker.bootstrap}` })
@@ -403,7 +429,7 @@ describeSecure(`Kafka over SASL_SSL and mTLS (a real secured broker)${secureSkip
   it("the password appears in none of the captured outputs", () => {
     const kinds = new Set(captured.map((c) => c.where.replace(/ of \S+$/, "")))
     // the search is only meaningful if it covers every kind of output
-    for (const kind of ["rejection", "construction", "error event", "jobledger engine stderr", "jobledger add stdout", "jobledger stats stderr", "jobledger job stdout", "jobledger --help stdout"])
+    for (const kind of ["rejection", "construction", "error event", "jobledger engine stderr", "jobledger add stdout", "jobledger stats stderr", "jobledger job stdout", "jobledger --help stdout", "example stdout"])
       expect([...kinds], `no captured ${kind}`).toContain(kind)
     expect(captured.length).toBeGreaterThan(30)
     expect(captured.some((c) => /authentication failed/i.test(c.text))).toBe(true)

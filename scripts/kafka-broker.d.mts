@@ -41,6 +41,41 @@ export interface StartOptions {
 }
 
 export declare function startBroker(options?: StartOptions): Promise<BrokerInfo>
+
+/** How to reach a secured broker (also written to <dir>/run/secure.json). */
+export interface SecureBrokerInfo {
+  /** SASL_SSL listener: SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN for `username`. */
+  bootstrap: string
+  /** SSL listener that requires a client certificate signed by the CA (no SASL). */
+  mtlsBootstrap: string
+  /** PLAINTEXT inter-broker listener on loopback. */
+  internalBootstrap: string
+  caFile: string
+  /** An unrelated CA (for "wrong CA" tests). */
+  wrongCaFile: string
+  clientCertFile: string
+  clientKeyFile: string
+  username: string
+  /** Random, made for this broker. */
+  password: string
+  mechanisms: Array<"plain" | "scram-sha-256" | "scram-sha-512">
+  version: string
+}
+
+/**
+ * A broker whose client listener is SASL_SSL (TLS material made with keytool, SCRAM user
+ * created by StorageTool --add-scram). Default dir: a new temporary one; default port: a
+ * free run of four (KAFKA_SECURE_PORT overrides). Stop it with stopBroker({ dir }).
+ */
+export declare function startSecureBroker(options?: {
+  version?: string
+  port?: number
+  dir?: string
+  timeoutMs?: number
+  log?: (message: string) => void
+}): Promise<BrokerInfo & { dir: string; infoFile: string; secure: SecureBrokerInfo }>
+/** A port p such that p..p+n-1 are free on 127.0.0.1. */
+export declare function freePorts(n: number): Promise<number>
 export declare function stopBroker(options?: {
   dir?: string
   timeoutMs?: number
@@ -64,6 +99,6 @@ export declare function brokerStatus(options?: { dir?: string }): Promise<{
 }>
 /** Resolves kafka_2.13:<version> (+ a logging backend) with Maven; returns the Java classpath. */
 export declare function resolveClasspath(version?: string, options?: { log?: (message: string) => void }): string
-/** One readiness probe (kafkajs admin: connect, listTopics, describeCluster). */
-export declare function probe(bootstrap: string, options?: { timeoutMs?: number }): Promise<boolean>
+/** One readiness probe (kafkajs admin: connect, listTopics, describeCluster); ssl/sasl as kafkajs takes them. */
+export declare function probe(bootstrap: string, options?: { timeoutMs?: number; ssl?: unknown; sasl?: unknown }): Promise<boolean>
 export declare const paths: { root: string; runDir: string; dataDir: string; serverLog: string; outLog: string }

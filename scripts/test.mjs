@@ -15,8 +15,17 @@ console.log("\n== typecheck (tsc --noEmit)")
 const tsc = spawnSync(bin("tsc"), ["--noEmit", "-p", root], { stdio: "inherit" })
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
 
-const status = await withKafka(process.env, (env) => {
-  console.log("\n== tests (vitest run)")
-  return spawnSync(bin("vitest"), ["run", ...process.argv.slice(2)], { stdio: "inherit", env, cwd: root }).status
-})
+// The SASL_SSL broker too, unless the run is filtered to files that cannot include its suite
+// (which starts a broker of its own when run without one).
+const SECURE_SUITE = "test/kafka-secure.int.test.ts"
+const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"))
+const secure = filters.length === 0 || filters.some((f) => SECURE_SUITE.includes(f.replace(/^\.\//, "")))
+const status = await withKafka(
+  process.env,
+  (env) => {
+    console.log("\n== tests (vitest run)")
+    return spawnSync(bin("vitest"), ["run", ...process.argv.slice(2)], { stdio: "inherit", env, cwd: root }).status
+  },
+  { secure }
+)
 process.exit(status ?? 1)

@@ -20,3 +20,4 @@ export type {
   RateLimitOptions,
   RetryOptions
 } from "./types.ts"
+export type { KafkaOptions, KafkaSaslOptions, KafkaTlsOptions } from "./log/kafka-options.ts"

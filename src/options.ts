@@ -58,7 +58,7 @@ export interface ResolvedQueueOptions {
 /** The longest timer Node can arm (a longer one fires at once): the bound of every `timeout`. */
 export const MAX_TIMEOUT_MS = 2_147_483_647
 
-const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout", "keep"]
+const QUEUE_KEYS = ["concurrency", "retry", "limiter", "hooks", "store", "log", "timeout", "keep", "kafka"]
 const STORE_METHODS = ["enqueue", "update", "get", "list", "stats"] as const
 
 export const validateQueueName = (name: unknown): string => {

@@ -31,7 +31,7 @@ import { snapshotEveryFromEnv } from "./engine/snapshot-cadence.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
 import { EventLog, type EventLogService, type LogError, type OutgoingRecord, engineGroupOf, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
-import { parseLogUrl, resolveLogUrl } from "./log/log-url.ts"
+import { resolveLogUrl } from "./log/log-url.ts"
 import { toJob } from "./job.ts"
 import { InvalidOptionError, MAX_TIMEOUT_MS, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
 import { type Change, ReadModel } from "./read/read-model.ts"
@@ -88,12 +88,14 @@ export class JobQueue<Data = any> extends EventEmitter {
     this.options = resolveQueueOptions(options)
     this.hooks = options?.hooks ?? {}
     this.logUrl = resolveLogUrl(options?.log)
+    let layer: ReturnType<typeof layerFromUrl>
     try {
-      parseLogUrl(this.logUrl)
+      // parses the URL and, for Kafka, resolves the connection (kafka option, credentials)
+      layer = layerFromUrl(this.logUrl, { kafka: options?.kafka })
     } catch (e) {
       throw new InvalidOptionError((e as Error).message)
     }
-    this.runtime = ManagedRuntime.make(layerFromUrl(this.logUrl))
+    this.runtime = ManagedRuntime.make(layer)
     this.store =
       this.options.store ??
       (new ProjectionStore(

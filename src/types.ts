@@ -3,6 +3,7 @@
  */
 import type { JobStateName } from "../machines/schema.ts"
 import type { BackoffKind } from "./engine/backoff.ts"
+import type { KafkaOptions } from "./log/kafka-options.ts"
 
 /** `waiting`, `delayed`, `active`, `completed`, `failed` or `paused` (a removed job is in no view). */
 export type JobState = Exclude<JobStateName, "removed">
@@ -131,6 +132,8 @@ export interface QueueOptions<Data = any> {
    * `stats()` stay exact, and the log keeps every job's history either way.
    */
   keep?: KeepOptions
+  /** Kafka connection settings the log URL cannot say: TLS material, SASL credentials, client id, timeouts. */
+  kafka?: KafkaOptions
 }
 
 /** A job as its handler gets it: the Job, plus what only a running job can do. */

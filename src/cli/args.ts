@@ -2,13 +2,14 @@
  * Command specs and their parsing with `node:util` parseArgs.
  *
  * Invariants:
- * - Every command accepts `--log <url>` and `-h, --help`; commands that print data also
+ * - Every command accepts `--log <url>`, `--kafka-config <file.json>` and `-h, --help`; commands that print data also
  *   accept `--json`. The help text is generated from the same spec that parses, so an
  *   option cannot be documented without existing or exist without being documented.
  * - Parsing never throws anything but UsageError: parseArgs' own errors are turned into
  *   one-line messages.
  */
 import { parseArgs } from "node:util"
+import type { KafkaOptions } from "../log/kafka-options.ts"
 import { UsageError } from "./errors.ts"
 import type { Output } from "./output.ts"
 
@@ -30,10 +31,17 @@ export interface PositionalSpec {
   readonly optional?: boolean
 }
 
+/** The log a command works on, and how to connect to it. */
+export interface LogTarget {
+  /** The log URL: `--log`, else `JOBLEDGER_LOG`, else the embedded SQLite file. Never carries a secret. */
+  readonly url: string
+  /** `--kafka-config <file.json>`, decoded and checked (credentials may be in it: never print it). */
+  readonly kafka?: KafkaOptions | undefined
+}
+
 export interface CommandContext {
   readonly args: Args
-  /** The log URL: `--log`, else `JOBLEDGER_LOG`, else the embedded SQLite file. */
-  readonly log: string
+  readonly log: LogTarget
   readonly json: boolean
   readonly out: Output
 }
@@ -54,7 +62,12 @@ export interface CommandSpec {
 }
 
 const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
-  log: { type: "string", value: "<url>", description: "the log: sqlite:<path>, kafka://host:port[,host:port] or memory:" },
+  log: { type: "string", value: "<url>", description: "the log: sqlite:<path>, kafka[s]://host:port[,host:port][?sasl=…&ca=…] or memory:" },
+  "kafka-config": {
+    type: "string",
+    value: "<file.json>",
+    description: "Kafka settings a URL cannot hold: { sasl: { username, password }, ssl, clientId, … }"
+  },
   help: { type: "boolean", short: "h", description: "show this help" }
 }
 const JSON_OPTION: OptionSpec = { type: "boolean", description: "print machine-readable JSON" }

@@ -11,6 +11,8 @@
  *   commands it appends are applied by whichever engine owns the queue.
  * - Commands that only read never create anything: not a SQLite file where none is, and
  *   not the topics of a queue that does not exist (a JobQueue would create them).
+ * - Everything here opens a log from a LogTarget (URL + --kafka-config), so every command
+ *   connects the same way; messages name the URL, which never carries a secret.
  */
 import { Cause, Exit, ManagedRuntime } from "effect"
 import { existsSync } from "node:fs"
@@ -20,6 +22,7 @@ import { layerFromUrl } from "../log/layers.ts"
 import { parseLogUrl, type LogLocation } from "../log/log-url.ts"
 import { NoSuchQueueError } from "../read/replay.ts"
 import { run } from "../run.ts"
+import type { LogTarget } from "./args.ts"
 import { CliFailure, UsageError, messageOf } from "./errors.ts"
 
 /** How long opening the log may take before the run fails. */
@@ -49,11 +52,24 @@ export const checkLogUrl = (url: string): LogLocation => {
 }
 
 /**
+ * The EventLog layer of a target: a UsageError for a bad URL, for --kafka-config settings
+ * that contradict it, or for missing credentials (the message says where they go).
+ */
+const layerOf = (target: LogTarget) => {
+  checkLogUrl(target.url)
+  try {
+    return layerFromUrl(target.url, { kafka: target.kafka })
+  } catch (e) {
+    throw new UsageError(messageOf(e))
+  }
+}
+
+/**
  * For commands that only read: a SQLite log that does not exist is an error (opening it
  * would create an empty file and report an empty queue, hiding a wrong path).
  */
-export const requireExistingLog = (url: string): void => {
-  const location = checkLogUrl(url)
+export const requireExistingLog = (target: LogTarget): void => {
+  const location = checkLogUrl(target.url)
   if (location.kind === "sqlite" && location.path !== ":memory:" && !existsSync(location.path))
     throw new CliFailure(`no log at ${location.path} (nothing was written there yet; pass --log or set JOBLEDGER_LOG)`)
 }
@@ -65,8 +81,8 @@ const unreachable = (url: string, ms: number) =>
  * Fails (bounded) unless the log can be reached. A local file needs no check (opening it
  * cannot hang); a Kafka cluster is connected to once, with the timeout, and released.
  */
-export const ensureReachable = async (log: string): Promise<void> => {
-  if (checkLogUrl(log).kind !== "kafka") return
+export const ensureReachable = async (log: LogTarget): Promise<void> => {
+  if (checkLogUrl(log.url).kind !== "kafka") return
   const opened = await openLog(log)
   await opened.close()
 }
@@ -78,14 +94,14 @@ export const ensureReachable = async (log: string): Promise<void> => {
  */
 export const openQueue = async <Data = unknown>(
   name: string,
-  log: string,
-  options: Omit<QueueOptions<Data>, "log"> = {},
+  log: LogTarget,
+  options: Omit<QueueOptions<Data>, "log" | "kafka"> = {},
   onError: (e: unknown) => void = () => {}
 ): Promise<JobQueue<Data>> => {
   await ensureReachable(log)
   let queue: JobQueue<Data>
   try {
-    queue = new JobQueue<Data>(name, { ...options, log })
+    queue = new JobQueue<Data>(name, { ...options, log: log.url, ...(log.kafka === undefined ? {} : { kafka: log.kafka }) })
   } catch (e) {
     if (e instanceof InvalidOptionError) throw new UsageError(messageOf(e))
     throw e
@@ -103,8 +119,8 @@ export const openQueue = async <Data = unknown>(
 }
 
 /** Fails with the same message as replay unless `queue` has an events topic on `url`; creates nothing. */
-export const requireQueue = async (queue: string, url: string): Promise<void> => {
-  const opened = await openLog(url)
+export const requireQueue = async (queue: string, target: LogTarget): Promise<void> => {
+  const opened = await openLog(target)
   try {
     const partitions = await run(opened.log.partitionCount(topicsOf(queue).events))
     if (partitions === undefined || partitions === 0) throw new CliFailure(new NoSuchQueueError(queue, opened.log.url).message)
@@ -120,7 +136,7 @@ export const requireQueue = async (queue: string, url: string): Promise<void> =>
  */
 export const withQueue = async <T>(
   name: string,
-  log: string,
+  log: LogTarget,
   use: (queue: JobQueue) => Promise<T>,
   options: { readonly readOnly?: boolean } = {}
 ): Promise<T> => {
@@ -147,15 +163,16 @@ export interface OpenLog {
   readonly close: () => Promise<void>
 }
 
-export const openLog = async (url: string): Promise<OpenLog> => {
-  checkLogUrl(url)
-  const runtime = ManagedRuntime.make(layerFromUrl(url))
+export const openLog = async (target: LogTarget): Promise<OpenLog> => {
+  const url = target.url
+  const runtime = ManagedRuntime.make(layerOf(target))
   const close = () => withTimeout(runtime.dispose(), CLOSE_TIMEOUT_MS, "close timed out").catch(() => undefined)
   try {
     const exit = await withTimeout(runtime.runPromiseExit(EventLog), connectTimeoutMs(), unreachable(url, connectTimeoutMs()))
     if (Exit.isFailure(exit)) {
       const message = messageOf(Cause.squash(exit.cause as Cause.Cause<LogError>))
-      throw new CliFailure(message.includes(url) ? message : `${url}: ${message}`)
+      // Kafka's messages start with the cluster (kafka[s]://brokers): say it once
+      throw new CliFailure(message.includes(url) || /^kafkas?:\/\//.test(message) ? message : `${url}: ${message}`)
     }
     return { log: exit.value, close }
   } catch (e) {

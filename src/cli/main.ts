@@ -3,7 +3,8 @@
  * line and an exit status (0 success, 1 failed check or operation, 2 bad usage).
  */
 import { readFileSync } from "node:fs"
-import { DEFAULT_LOG_URL, resolveLogUrl } from "../log/log-url.ts"
+import { DEFAULT_LOG_URL, displayLogUrl, resolveLogUrl } from "../log/log-url.ts"
+import { scrub } from "../log/secrets.ts"
 import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
 import { add, addBulk } from "./commands/add.ts"
 import { pause, resume, retry } from "./commands/control.ts"
@@ -11,6 +12,7 @@ import { engine } from "./commands/engine.ts"
 import { job, jobs, stats } from "./commands/inspect.ts"
 import { replay } from "./commands/replay.ts"
 import { CliFailure, EXIT, UsageError, messageOf } from "./errors.ts"
+import { loadKafkaConfig } from "./kafka-config.ts"
 import { type Output, processOutput } from "./output.ts"
 
 /** The commands, in the groups `jobledger --help` lists them in. */
@@ -32,10 +34,10 @@ const version = (): string => {
   }
 }
 
-/** How the `--log` default reads in help: it depends on the environment. */
+/** How the `--log` default reads in help: it depends on the environment (shown as a URL without secrets). */
 const logDefault = (): string => {
   const env = process.env.JOBLEDGER_LOG
-  return env ? `$JOBLEDGER_LOG, now ${env}` : `$JOBLEDGER_LOG, else ${DEFAULT_LOG_URL}`
+  return env ? `$JOBLEDGER_LOG, now ${displayLogUrl(env)}` : `$JOBLEDGER_LOG, else ${DEFAULT_LOG_URL}`
 }
 
 /** `jobledger --help`. */
@@ -50,10 +52,14 @@ export const mainHelp = (): string => {
     ...GROUPS.flatMap(([title, commands]) => ["", `${title}:`, ...commands.map((c) => `  ${synopsis(c).padEnd(width)}${c.summary}`)]),
     "",
     "Options of every command:",
-    "  --log <url>   sqlite:<path>, kafka://host:port[,host:port], or memory: (one process)",
-    `                default: ${logDefault()}`,
-    "  --json        print JSON instead of text (every command that prints data)",
-    "  -h, --help    the command's own options and examples: jobledger <command> --help",
+    "  --log <url>        sqlite:<path>, kafka://host:port[,host:port], or memory: (one",
+    "                     process); kafkas://… for TLS, ?sasl=scram-sha-512 (or plain,",
+    "                     scram-sha-256), ?ca=<file.pem>, ?cert=<file.pem>&key=<file.pem>",
+    `                     default: ${logDefault()}`,
+    "  --kafka-config <file.json>",
+    "                     Kafka settings a URL cannot hold: sasl credentials, ssl, clientId",
+    "  --json             print JSON instead of text (every command that prints data)",
+    "  -h, --help         the command's own options and examples: jobledger <command> --help",
     "",
     "Examples:",
     "  jobledger engine --handlers ./handlers.ts     # Ctrl-C stops it gracefully",
@@ -61,8 +67,10 @@ export const mainHelp = (): string => {
     "  jobledger stats email --watch",
     "  jobledger replay email --verify --log kafka://localhost:9092",
     "",
-    "Environment: JOBLEDGER_LOG (the default log), JOBLEDGER_CONNECT_TIMEOUT_MS (how long to",
-    "wait for Kafka, default 10000), JOBLEDGER_DEBUG=1 (stack traces of unexpected errors).",
+    "Environment: JOBLEDGER_LOG (the default log), JOBLEDGER_KAFKA_USERNAME and",
+    "JOBLEDGER_KAFKA_PASSWORD (SASL credentials when the URL says ?sasl=…; never printed),",
+    "JOBLEDGER_CONNECT_TIMEOUT_MS (how long to wait for Kafka, default 10000),",
+    "JOBLEDGER_DEBUG=1 (stack traces of unexpected errors).",
     "Exit status: 0 ok; 1 failed (not found, audit problems, log unreachable); 2 bad usage."
   ].join("\n")
 }
@@ -92,11 +100,11 @@ const splitLeading = (argv: ReadonlyArray<string>): { lead: Array<string>; rest:
   let i = 0
   while (i < argv.length && argv[i]!.startsWith("-")) {
     const a = argv[i]!
-    if (a === "--log") {
-      if (i + 1 >= argv.length) throw new UsageError("--log needs a value")
+    if (a === "--log" || a === "--kafka-config") {
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`)
       lead.push(a, argv[i + 1]!)
       i += 2
-    } else if (a.startsWith("--log=") || a === "--json" || a === "--help" || a === "-h") {
+    } else if (a.startsWith("--log=") || a.startsWith("--kafka-config=") || a === "--json" || a === "--help" || a === "-h") {
       lead.push(a)
       i++
     } else throw new UsageError(`unknown option '${a}'`)
@@ -134,21 +142,25 @@ export const main = async (argv: ReadonlyArray<string>, out: Output = processOut
       out.line(commandHelp(command, logDefault()))
       return EXIT.ok
     }
-    return await command.run({ args, log: resolveLogUrl(args.string("log")), json: args.flag("json"), out })
+    const log = { url: resolveLogUrl(args.string("log")), kafka: loadKafkaConfig(args.string("kafka-config")) }
+    return await command.run({ args, log, json: args.flag("json"), out })
   } catch (e) {
     return report(e, command, out)
   }
 }
 
-/** One line on stderr (two for usage errors) and the exit status; a stack only with JOBLEDGER_DEBUG. */
+/**
+ * One line on stderr (two for usage errors) and the exit status; a stack only with
+ * JOBLEDGER_DEBUG. Scrubbed of known secrets here too, whatever `out` does.
+ */
 const report = (e: unknown, command: CommandSpec | undefined, out: Output): number => {
   if (e instanceof UsageError) {
-    out.note(`jobledger: ${messageOf(e)}`)
+    out.note(scrub(`jobledger: ${messageOf(e)}`))
     out.note(`Try 'jobledger ${command === undefined ? "" : `${command.name} `}--help'.`)
     return EXIT.usage
   }
-  out.note(`jobledger: ${messageOf(e)}`)
-  if (process.env.JOBLEDGER_DEBUG && e instanceof Error && !(e instanceof CliFailure)) out.note(e.stack ?? "")
+  out.note(scrub(`jobledger: ${messageOf(e)}`))
+  if (process.env.JOBLEDGER_DEBUG && e instanceof Error && !(e instanceof CliFailure)) out.note(scrub(e.stack ?? ""))
   return EXIT.failed
 }
 
@@ -159,8 +171,8 @@ const EXIT_WATCHDOG_MS = 1_000
 export const runCli = async (argv: ReadonlyArray<string>): Promise<void> => {
   const out = processOutput()
   const fatal = (e: unknown) => {
-    out.note(`jobledger: internal error: ${messageOf(e)}`)
-    if (process.env.JOBLEDGER_DEBUG && e instanceof Error) out.note(e.stack ?? "")
+    out.note(scrub(`jobledger: internal error: ${messageOf(e)}`))
+    if (process.env.JOBLEDGER_DEBUG && e instanceof Error) out.note(scrub(e.stack ?? ""))
     process.exit(EXIT.failed)
   }
   process.on("uncaughtException", fatal)
@@ -170,7 +182,7 @@ export const runCli = async (argv: ReadonlyArray<string>): Promise<void> => {
   let settled = false
   const idle = () => {
     if (settled) return
-    out.note(`jobledger: internal error: '${argv.join(" ")}' was still waiting when nothing was left to wait for (a bug in jobledger; please report it)`)
+    out.note(`jobledger: internal error: '${argv.map(displayLogUrl).join(" ")}' was still waiting when nothing was left to wait for (a bug in jobledger; please report it)`)
     process.exit(EXIT.failed)
   }
   process.on("beforeExit", idle)

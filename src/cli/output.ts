@@ -2,6 +2,7 @@
  * What `jobledger` prints: data on stdout (tables, or JSON with `--json`), progress and
  * notes on stderr, so `jobledger … --json | jq` and `$(jobledger add …)` get only data.
  */
+import { scrub } from "../log/secrets.ts"
 import type { Job, QueueStats } from "../types.ts"
 
 export interface Output {
@@ -15,10 +16,14 @@ export interface Output {
   readonly stderr: NodeJS.WriteStream
 }
 
+/**
+ * The process's stdout and stderr. Every line passes through `scrub`: a secret that reached a
+ * message despite everything (a driver echoing configuration) is printed as `***`.
+ */
 export const processOutput = (): Output => ({
-  line: (text = "") => void process.stdout.write(`${text}\n`),
-  note: (text) => void process.stderr.write(`${text}\n`),
-  json: (value) => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`),
+  line: (text = "") => void process.stdout.write(scrub(`${text}\n`)),
+  note: (text) => void process.stderr.write(scrub(`${text}\n`)),
+  json: (value) => void process.stdout.write(scrub(`${JSON.stringify(value, null, 2)}\n`)),
   stdout: process.stdout,
   stderr: process.stderr
 })

@@ -7,8 +7,10 @@
  * readers) retry on their own schedule.
  */
 import kafkajs from "kafkajs"
-import type { KafkaConfig, LogEntry, RetryOptions } from "kafkajs"
+import type { KafkaConfig, LogEntry, RetryOptions, SASLOptions } from "kafkajs"
 import { LogError } from "./event-log.ts"
+import type { KafkaConnection } from "./kafka-options.ts"
+import { scrub, scrubError } from "./secrets.ts"
 
 export const { Kafka, logLevel } = kafkajs
 
@@ -33,22 +35,27 @@ const LOG_LEVELS: Record<string, number> = { nothing: 0, error: 1, warn: 2, info
 
 /**
  * kafkajs logs to the console at INFO by default. Ours is silent unless
- * JOBLEDGER_KAFKA_LOG=error|warn|info|debug asks for it (then to stderr).
+ * JOBLEDGER_KAFKA_LOG=error|warn|info|debug asks for it (then to stderr, scrubbed of secrets).
  */
 const logCreator = () => {
   const wanted = LOG_LEVELS[(process.env.JOBLEDGER_KAFKA_LOG ?? "nothing").toLowerCase()] ?? 0
   return ({ level, label, namespace, log }: LogEntry) => {
     if (level > wanted || level === 0) return
     const { message, ...extra } = log
-    process.stderr.write(`[kafkajs ${label} ${namespace}] ${message} ${JSON.stringify(extra)}\n`)
+    process.stderr.write(scrub(`[kafkajs ${label} ${namespace}] ${message} ${JSON.stringify(extra)}\n`))
   }
 }
 
-export const kafkaConfig = (brokers: ReadonlyArray<string>): KafkaConfig => ({
-  clientId: "jobledger",
-  brokers: [...brokers],
-  connectionTimeout: 3_000,
-  requestTimeout: 15_000,
+/** The kafkajs client configuration of a connection (fresh objects: kafkajs mutates `sasl`). */
+export const kafkaConfig = (connection: KafkaConnection): KafkaConfig => ({
+  clientId: connection.clientId,
+  brokers: [...connection.brokers],
+  connectionTimeout: connection.connectionTimeout ?? 3_000,
+  requestTimeout: connection.requestTimeout ?? 15_000,
+  ...(connection.authenticationTimeout === undefined ? {} : { authenticationTimeout: connection.authenticationTimeout }),
+  ...(connection.reauthenticationThreshold === undefined ? {} : { reauthenticationThreshold: connection.reauthenticationThreshold }),
+  ...(connection.ssl === undefined ? {} : { ssl: { ...connection.ssl } }),
+  ...(connection.sasl === undefined ? {} : { sasl: { ...connection.sasl } as SASLOptions }),
   retry: CLIENT_RETRY,
   logLevel: logLevel.DEBUG,
   logCreator
@@ -127,10 +134,46 @@ const PERMANENT_TYPES = new Set([
   "INVALID_TRANSACTION_TIMEOUT"
 ])
 
+/** The broker refused our credentials or mechanism: trying again with the same ones cannot help. */
+const SASL_TYPES = new Set(["SASL_AUTHENTICATION_FAILED", "ILLEGAL_SASL_STATE", "UNSUPPORTED_SASL_MECHANISM"])
+export const isAuthFailure = (error: unknown): boolean =>
+  causesOf(error).some((c) => c.name === "KafkaJSSASLAuthenticationError" || (c.type !== undefined && SASL_TYPES.has(c.type)))
+
+/**
+ * Node's codes for a broker certificate that does not verify (untrusted CA, expired, wrong
+ * host name), and OpenSSL alerts by which a broker refused ours or the handshake.
+ */
+const TLS_VERIFY_CODES = new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_DECRYPT_CERT_SIGNATURE",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_NOT_YET_VALID",
+  "CERT_HAS_EXPIRED",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_REVOKED",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "HOSTNAME_MISMATCH",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+const TLS_ALERT = /^ERR_SSL_.*(CERTIFICATE|UNKNOWN_CA|HANDSHAKE_FAILURE|WRONG_VERSION_NUMBER|PROTOCOL_VERSION)/
+const tlsCode = (error: unknown): string | undefined =>
+  causesOf(error)
+    .map((c) => c.code)
+    .find((code): code is string => typeof code === "string" && (TLS_VERIFY_CODES.has(code) || TLS_ALERT.test(code)))
+/** A TLS handshake that failed on a certificate or the protocol (not a network blip). */
+export const isTlsFailure = (error: unknown): boolean => tlsCode(error) !== undefined
+
 /** Whether the same call may succeed later (broker away, leader moving, coordinator loading). */
 export const isTransient = (error: unknown): boolean => {
   const causes = causesOf(error)
   if (causes.some((c) => c.type !== undefined && PERMANENT_TYPES.has(c.type))) return false
+  if (isAuthFailure(error) || isTlsFailure(error)) return false
   return causes.some(
     (c) =>
       (c.name !== undefined && TRANSIENT_NAMES.has(c.name)) ||
@@ -148,12 +191,30 @@ const describe = (error: unknown): string => {
   return root !== top && root.message !== undefined && root.message !== msg ? `${msg} (${root.message})` : msg
 }
 
-/** A LogError naming the brokers and what was being done. */
-export const toLogError = (brokers: ReadonlyArray<string>, what: string, cause: unknown): LogError => {
+/** What to check, for failures whose fix is in the configuration. */
+const hintOf = (cause: unknown, retryable: boolean): string => {
+  if (isAuthFailure(cause))
+    return " — check the username and password (JOBLEDGER_KAFKA_USERNAME / JOBLEDGER_KAFKA_PASSWORD, or kafka.sasl) and the mechanism (?sasl=)"
+  const code = tlsCode(cause)
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || code === "HOSTNAME_MISMATCH")
+    return ` (${code}) — the broker's certificate does not name the host in the log URL`
+  if (code !== undefined && TLS_VERIFY_CODES.has(code))
+    return ` (${code}) — the broker's certificate is not trusted: give its CA with ?ca=<file.pem> (or kafka.ssl.ca)`
+  if (code !== undefined && /WRONG_VERSION_NUMBER|PROTOCOL_VERSION/.test(code)) return ` (${code}) — is this listener TLS? (kafkas:// / tls=1 speak TLS)`
+  if (code !== undefined) return ` (${code}) — the broker refused the TLS handshake: does it need a client certificate (?cert=<file>&key=<file>)?`
+  return retryable ? " — are the brokers reachable?" : ""
+}
+
+/**
+ * A LogError naming the cluster (its URL, or its brokers) and what was being done. Its message and `cause` are
+ * scrubbed of secrets (kafkajs messages may echo configuration); classification is done
+ * on the original first.
+ */
+export const toLogError = (cluster: ReadonlyArray<string> | string, what: string, cause: unknown): LogError => {
   if (cause instanceof LogError) return cause
+  const url = typeof cluster === "string" ? cluster : urlOf(cluster)
   const retryable = isTransient(cause)
-  const hint = retryable ? " — are the brokers reachable?" : ""
-  return new LogError({ message: `${urlOf(brokers)}: ${what} failed: ${describe(cause)}${hint}`, retryable, cause })
+  return new LogError({ message: scrub(`${url}: ${what} failed: ${describe(cause)}${hintOf(cause, retryable)}`), retryable, cause: scrubError(cause) })
 }
 
 // ------------------------------------------------------------------ helpers

@@ -1,5 +1,6 @@
 /**
- * EventLog over Apache Kafka (kafkajs): the `kafka://host:port[,host:port]` backend.
+ * EventLog over Apache Kafka (kafkajs): the `kafka://host:port[,host:port]` backend
+ * (`kafkas://` for TLS; SASL and TLS settings arrive resolved in a KafkaConnection).
  *
  * - append: an idempotent producer (acks=all, one request in flight); appends made in the
  *   same tick go out in one request. After a failed send the producer is replaced, because a
@@ -23,7 +24,10 @@
 import { Effect, Layer } from "effect"
 import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
-import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, isTransient, Kafka, kafkaConfig, sleep, toLogError, urlOf } from "./kafka-client.ts"
+import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, isTransient, Kafka, kafkaConfig, sleep, toLogError } from "./kafka-client.ts"
+import { checkTls, connectError } from "./kafka-connect.ts"
+import { type KafkaConnection, plainConnection } from "./kafka-options.ts"
+import { scrub } from "./secrets.ts"
 import { GroupMember } from "./kafka-group.ts"
 import { Readers } from "./kafka-reader.ts"
 import { Transactions } from "./kafka-txn.ts"
@@ -50,7 +54,8 @@ class Appends {
 
   constructor(
     private readonly kafka: KafkaClient,
-    private readonly brokers: ReadonlyArray<string>,
+    /** How messages name the cluster. */
+    private readonly url: string,
     /** Fails for a record addressed to a partition the topic does not have. */
     private readonly checkPartitions: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Promise<void>
   ) {}
@@ -61,7 +66,7 @@ class Appends {
 
   async append(topic: string, records: ReadonlyArray<OutgoingRecord>): Promise<void> {
     if (records.length === 0) return
-    if (this.closed) throw new LogError({ message: `${urlOf(this.brokers)} is closed`, retryable: false })
+    if (this.closed) throw new LogError({ message: `${this.url} is closed`, retryable: false })
     await this.checkPartitions(topic, records)
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ topic, records, resolve, reject })
@@ -110,7 +115,7 @@ class Appends {
         for (const topicMessages of chunks(batch)) await producer.sendBatch({ acks: -1, topicMessages })
         for (const p of batch) p.resolve()
       } catch (cause) {
-        const error = toLogError(this.brokers, `appending to ${[...new Set(batch.map((p) => p.topic))].join(", ")}`, cause)
+        const error = toLogError(this.url, `appending to ${[...new Set(batch.map((p) => p.topic))].join(", ")}`, cause)
         for (const p of batch) p.reject(error)
         const broken = this.producer
         this.producer = undefined
@@ -190,13 +195,15 @@ const makeReporter = (url: string) => {
     if (now - (last.get(message) ?? 0) < REPORT_EVERY_MS) return
     last.set(message, now)
     const detail = error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`
-    process.stderr.write(`[jobledger] ${url}: ${message}${detail}\n`)
+    process.stderr.write(scrub(`[jobledger] ${url}: ${message}${detail}\n`))
   }
 }
 
-const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) => {
-  const url = urlOf(brokers)
-  const kafka = new Kafka(kafkaConfig(brokers))
+const open = async (connection: KafkaConnection, options: KafkaLogOptions) => {
+  const { brokers, url } = connection
+  // a broker certificate that does not verify fails here at once, not after kafkajs's retries
+  await checkTls(connection)
+  const kafka = new Kafka(kafkaConfig(connection))
   const admin: Admin = kafka.admin({ retry: CLIENT_RETRY })
   /**
    * The metadata of `topic`. kafkajs's admin caches the metadata of the topics the last
@@ -226,16 +233,16 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
     if (max < 0) return
     const count = await partitionCount(topic, max)
     if (max >= count || records.some((r) => r.partition !== undefined && (!Number.isInteger(r.partition) || r.partition < 0)))
-      throw new LogError({ message: `${urlOf(brokers)}: topic ${topic} has ${count} partitions; partition ${max} does not exist`, retryable: false })
+      throw new LogError({ message: `${url}: topic ${topic} has ${count} partitions; partition ${max} does not exist`, retryable: false })
   }
-  const appends = new Appends(kafka, brokers, checkPartitions)
+  const appends = new Appends(kafka, url, checkPartitions)
   try {
     await admin.connect()
     await appends.start()
   } catch (cause) {
     await appends.close().catch(() => undefined)
     await admin.disconnect().catch(() => undefined)
-    throw toLogError(brokers, "connecting", cause)
+    throw connectError(connection, cause)
   }
   const readers = new Readers(kafka, brokers)
   const report = makeReporter(url)
@@ -318,7 +325,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
   const members = new Set<GroupMember>()
 
   const attempt = <A>(what: string, f: () => Promise<A>): Effect.Effect<A, LogError> =>
-    Effect.tryPromise({ try: f, catch: (cause) => toLogError(brokers, what, cause) })
+    Effect.tryPromise({ try: f, catch: (cause) => toLogError(url, what, cause) })
 
   /** Runs `f` again while it fails with an error that settles by itself (see SETTLING_ERRORS). */
   const settled = async <A>(what: string, f: () => Promise<A>): Promise<A> => {
@@ -389,7 +396,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
         ? Effect.void
         : Effect.tryPromise({
             try: () => appends.append(topic, records),
-            catch: (cause) => toLogError(brokers, `appending to ${topic}`, cause)
+            catch: (cause) => toLogError(url, `appending to ${topic}`, cause)
           }),
     read: (topic, partition, from, max) =>
       attempt(`reading ${topic}/${partition}`, async () => {
@@ -408,7 +415,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
       Effect.acquireRelease(
         Effect.try({
           try: () => readers.follow(topic, partition, from, onRecords),
-          catch: (cause) => toLogError(brokers, `following ${topic}/${partition}`, cause)
+          catch: (cause) => toLogError(url, `following ${topic}/${partition}`, cause)
         }),
         (handle) => Effect.sync(() => handle.stop())
       ).pipe(Effect.asVoid),
@@ -421,7 +428,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
             members.add(member)
             return member
           },
-          catch: (cause) => toLogError(brokers, `joining group ${spec.group}`, cause)
+          catch: (cause) => toLogError(url, `joining group ${spec.group}`, cause)
         }),
         (member) =>
           Effect.promise(async () => {
@@ -433,7 +440,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
       Effect.tryPromise({
         try: () => transactions.transact(unit),
         catch: (cause) =>
-          cause instanceof FencedError ? cause : toLogError(brokers, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
+          cause instanceof FencedError ? cause : toLogError(url, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
       }),
     loadSnapshot: (topic, partition) =>
       attempt(`reading the snapshot of ${topic}/${partition}`, async () => {
@@ -458,13 +465,20 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
 }
 
 export const KafkaLog = {
-  /** A log on the Kafka cluster at `brokers` (host:port); connects now, disconnects on release. */
-  layer: (brokers: ReadonlyArray<string>, options: KafkaLogOptions = {}): Layer.Layer<EventLog, LogError> =>
-    Layer.scoped(
+  /**
+   * A log on a Kafka cluster: `brokers` (host:port, plaintext) or a resolved connection
+   * (TLS, SASL: kafka-options.ts); connects now, disconnects on release.
+   */
+  layer: (cluster: ReadonlyArray<string> | KafkaConnection, options: KafkaLogOptions = {}): Layer.Layer<EventLog, LogError> => {
+    const connection = isConnection(cluster) ? cluster : plainConnection(cluster)
+    return Layer.scoped(
       EventLog,
       Effect.acquireRelease(
-        Effect.tryPromise({ try: () => open(brokers, options), catch: (cause) => toLogError(brokers, "connecting", cause) }),
+        Effect.tryPromise({ try: () => open(connection, options), catch: (cause) => connectError(connection, cause) }),
         (log) => Effect.promise(() => log.close())
       ).pipe(Effect.map((log) => log.service))
     )
+  }
 }
+
+const isConnection = (cluster: ReadonlyArray<string> | KafkaConnection): cluster is KafkaConnection => !Array.isArray(cluster)

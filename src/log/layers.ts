@@ -8,7 +8,8 @@
 import { Effect, Layer } from "effect"
 import { EventLog, type EventLogService, LogError } from "./event-log.ts"
 import { makeLocalLog, toLogError } from "./local-log.ts"
-import { type LogLocation, parseLogUrl } from "./log-url.ts"
+import { type KafkaOptions, resolveKafkaConnection, validateKafkaOptions } from "./kafka-options.ts"
+import { type KafkaLocation, type LogLocation, parseLogUrl } from "./log-url.ts"
 import { openMemoryStore } from "./memory-store.ts"
 import { openSqliteStore } from "./sqlite-store.ts"
 
@@ -60,32 +61,44 @@ export const SqliteLog = {
     )
 }
 
-const kafkaLayer = (location: Extract<LogLocation, { kind: "kafka" }>): Layer.Layer<EventLog, LogError> =>
-  Layer.unwrapEffect(
+/** How a log connects, beyond its URL: the `kafka` option (ignored by local logs). */
+export interface LogSettings {
+  readonly kafka?: KafkaOptions | undefined
+}
+
+const kafkaLayer = (location: KafkaLocation, settings: LogSettings): Layer.Layer<EventLog, LogError> => {
+  // resolved now, synchronously: bad settings or missing credentials throw at construction
+  const connection = resolveKafkaConnection(location, settings.kafka)
+  return Layer.unwrapEffect(
     Effect.tryPromise({
       try: () => import("./kafka-log.ts"),
       catch: (cause) => new LogError({ message: `kafka backend failed to load: ${String(cause)}`, retryable: false })
     }).pipe(
       Effect.map((m) =>
-        m.KafkaLog.layer(location.brokers, {
+        m.KafkaLog.layer(connection, {
           ...(location.replicationFactor === undefined ? {} : { replicationFactor: location.replicationFactor }),
           ...(location.partitions === undefined ? {} : { partitions: location.partitions })
         })
       )
     )
   )
+}
 
-/** The EventLog layer for a parsed location. */
-export const layerFor = (location: LogLocation): Layer.Layer<EventLog, LogError> => {
+/**
+ * The EventLog layer for a parsed location. Throws a clear Error (no secret in it) for
+ * Kafka settings that are invalid, contradict the URL, or lack credentials.
+ */
+export const layerFor = (location: LogLocation, settings: LogSettings = {}): Layer.Layer<EventLog, LogError> => {
+  validateKafkaOptions(settings.kafka)
   switch (location.kind) {
     case "memory":
       return MemoryLog.layer(location.name)
     case "sqlite":
       return SqliteLog.layer(location.path, location.synchronous)
     case "kafka":
-      return kafkaLayer(location)
+      return kafkaLayer(location, settings)
   }
 }
 
-/** The EventLog layer for a URL (throws a clear Error for a malformed URL). */
-export const layerFromUrl = (url: string) => layerFor(parseLogUrl(url))
+/** The EventLog layer for a URL (throws a clear Error for a malformed URL or bad settings). */
+export const layerFromUrl = (url: string, settings: LogSettings = {}) => layerFor(parseLogUrl(url), settings)

@@ -52,9 +52,10 @@ export const engine: CommandSpec = {
     const graceMs = args.number("grace", { min: 0 }) ?? DEFAULT_GRACE_MS
     const verbose = args.flag("verbose")
     // the engine's modules load only when a command runs, so --help and usage errors are quick
-    const [{ InvalidOptionError, JobQueue }, { closeQueue, ensureReachable, nextSignal }] = await Promise.all([
+    const [{ InvalidOptionError, JobQueue }, { closeQueue, ensureReachable, nextSignal }, { displayLogUrl }] = await Promise.all([
       import("../../index.ts"),
-      import("../connect.ts")
+      import("../connect.ts"),
+      import("../../log/log-url.ts")
     ])
     const mod = await loadHandlers(path)
     const wanted = args.strings("queue")
@@ -67,11 +68,16 @@ export const engine: CommandSpec = {
     const stop = nextSignal()
     const queues: Array<JobQueue> = []
     const startQueue = async (name: string): Promise<void> => {
-      const { log: own, ...moduleOptions } = mod.options[name] ?? ({} as QueueOptions)
-      if (own !== undefined && own !== log) out.note(`jobledger: options.${name}.log (${own}) is ignored; the engine uses ${log} (--log / JOBLEDGER_LOG)`)
+      // the connection is the command line's: --log / JOBLEDGER_LOG, --kafka-config / JOBLEDGER_KAFKA_*
+      const { log: own, kafka: ownKafka, ...moduleOptions } = mod.options[name] ?? ({} as QueueOptions)
+      if (own !== undefined && own !== log.url)
+        out.note(`jobledger: options.${name}.log (${displayLogUrl(own)}) is ignored; the engine uses ${log.url} (--log / JOBLEDGER_LOG)`)
+      if (ownKafka !== undefined)
+        out.note(`jobledger: options.${name}.kafka is ignored; the engine connects with --kafka-config and JOBLEDGER_KAFKA_USERNAME / JOBLEDGER_KAFKA_PASSWORD`)
       let queue: JobQueue
       try {
-        queue = new JobQueue(name, { ...moduleOptions, ...(concurrency === undefined ? {} : { concurrency }), log })
+        const kafka = log.kafka === undefined ? {} : { kafka: log.kafka }
+        queue = new JobQueue(name, { ...moduleOptions, ...(concurrency === undefined ? {} : { concurrency }), log: log.url, ...kafka })
       } catch (e) {
         throw e instanceof InvalidOptionError ? new UsageError(`--handlers ${path}: queue '${name}': ${messageOf(e)}`) : e
       }

@@ -1,0 +1,62 @@
+/**
+ * TypeScript handlers modules (`jobledger engine --handlers ./handlers.ts`): the CLI is
+ * compiled JavaScript, so Node alone cannot load them; tsx compiles them, loaded here only
+ * when such a module is asked for. A `.js`/`.mjs`/`.cjs` module never comes here.
+ *
+ * tsx is an optional peer dependency, looked up first from the handlers module (the user's
+ * project, where `npm install --save-dev tsx` puts it), then from jobledger itself (a hoisted
+ * or linked peer). Both its hooks are registered: the ESM one for `import`, and the CommonJS
+ * one because in a project without "type": "module" a `.ts` file is CommonJS to Node, and
+ * without tsx's require hook it fails with "Cannot require() ES Module … in a cycle".
+ *
+ * Invariant: the hooks are registered at most once per process.
+ */
+import { createRequire } from "node:module"
+import { extname } from "node:path"
+import { CliFailure, messageOf } from "./errors.ts"
+
+const TYPESCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts"])
+
+/** Whether `file` is TypeScript, by its extension. */
+export const isTypeScript = (file: string): boolean => TYPESCRIPT_EXTENSIONS.has(extname(file).toLowerCase())
+
+interface TsxApi {
+  readonly register: () => unknown
+}
+
+let registered = false
+
+/** `require` of tsx from the first place that has it, or undefined when none does. */
+const tsxRequire = (handlersFile: string): NodeJS.Require | undefined => {
+  for (const base of [handlersFile, import.meta.url]) {
+    const req = createRequire(base)
+    try {
+      req.resolve("tsx/esm/api")
+      return req
+    } catch {
+      // not installed where `base` looks: try the next place
+    }
+  }
+  return undefined
+}
+
+/**
+ * Makes `import(handlersFile)` work for a TypeScript file: registers tsx's hooks, or throws a
+ * CliFailure naming the fix when tsx is not installed.
+ */
+export const enableTypeScript = (handlersFile: string, given: string): void => {
+  if (registered) return
+  const req = tsxRequire(handlersFile)
+  if (req === undefined)
+    throw new CliFailure(
+      `--handlers ${given} is TypeScript, which jobledger loads with tsx, and tsx is not installed: ` +
+        "run `npm install --save-dev tsx` in your project (or compile the module to .js)"
+    )
+  try {
+    ;(req("tsx/esm/api") as TsxApi).register()
+    ;(req("tsx/cjs/api") as TsxApi).register()
+  } catch (e) {
+    throw new CliFailure(`--handlers ${given}: tsx is installed but could not be started (tsx 4 needs Node ≥ 20.6): ${messageOf(e)}`)
+  }
+  registered = true
+}

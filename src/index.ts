@@ -9,6 +9,7 @@ export type {
   JobHandler,
   JobOptions,
   JobState,
+  QueueEvents,
   QueueHooks,
   QueueOptions,
   QueueStats,

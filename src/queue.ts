@@ -31,7 +31,7 @@ import { InvalidOptionError, type ResolvedQueueOptions, resolveJobInput, resolve
 import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
 import { announce } from "./read/announce.ts"
-import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
+import type { Job, JobHandler, JobOptions, QueueEvents, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
 const DEFAULT_PARTITIONS = 3
@@ -55,6 +55,17 @@ interface Opened {
   readonly log: EventLogService
   readonly partitions: number
   readonly readModel: ReadModel
+}
+
+/** The listener methods of a JobQueue, typed by its events (merged into the class below). */
+export interface JobQueue<Data = any> {
+  on<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  once<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  off<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  addListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  removeListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  prependListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  prependOnceListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
 }
 
 export class JobQueue<Data = any> extends EventEmitter {

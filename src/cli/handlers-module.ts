@@ -49,7 +49,7 @@ const locate = (path: string): string => {
 
 export const loadHandlers = async (path: string): Promise<HandlersModule> => {
   const file = locate(path)
-  if (isTypeScript(file)) enableTypeScript(file, path)
+  if (isTypeScript(file)) await enableTypeScript(file, path)
   let mod: Record<string, unknown>
   try {
     mod = exportsOf((await import(pathToFileURL(file).href)) as Record<string, unknown>)

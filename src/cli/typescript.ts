@@ -11,8 +11,10 @@
  *
  * Invariant: the hooks are registered at most once per process.
  */
+import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
-import { extname } from "node:path"
+import { dirname, extname, join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { CliFailure, messageOf } from "./errors.ts"
 
 const TYPESCRIPT_EXTENSIONS = new Set([".ts", ".mts", ".cts"])
@@ -23,6 +25,12 @@ export const isTypeScript = (file: string): boolean => TYPESCRIPT_EXTENSIONS.has
 interface TsxApi {
   readonly register: () => unknown
 }
+
+type Exports = string | { readonly [condition: string]: Exports | undefined } | undefined
+
+/** The file an `import` of a package's export target `entry` loads (conditions: import, then default). */
+const importTarget = (entry: Exports): string | undefined =>
+  entry === undefined || typeof entry === "string" ? entry : importTarget(entry.import ?? entry.default)
 
 let registered = false
 
@@ -41,10 +49,23 @@ const tsxRequire = (handlersFile: string): NodeJS.Require | undefined => {
 }
 
 /**
+ * The ESM build of `tsx/esm/api` (its CommonJS build registers a hook path that does not
+ * resolve), found through tsx's exports map: `import()` cannot resolve a bare name from
+ * another directory than this module's.
+ */
+const importEsmApi = async (req: NodeJS.Require): Promise<TsxApi> => {
+  const manifest = req.resolve("tsx/package.json")
+  const { exports } = JSON.parse(readFileSync(manifest, "utf8")) as { exports?: Record<string, Exports> }
+  const target = importTarget(exports?.["./esm/api"])
+  if (target === undefined) throw new Error(`${manifest} exports no "./esm/api"`)
+  return (await import(pathToFileURL(join(dirname(manifest), target)).href)) as TsxApi
+}
+
+/**
  * Makes `import(handlersFile)` work for a TypeScript file: registers tsx's hooks, or throws a
  * CliFailure naming the fix when tsx is not installed.
  */
-export const enableTypeScript = (handlersFile: string, given: string): void => {
+export const enableTypeScript = async (handlersFile: string, given: string): Promise<void> => {
   if (registered) return
   const req = tsxRequire(handlersFile)
   if (req === undefined)
@@ -53,10 +74,10 @@ export const enableTypeScript = (handlersFile: string, given: string): void => {
         "run `npm install --save-dev tsx` in your project (or compile the module to .js)"
     )
   try {
-    ;(req("tsx/esm/api") as TsxApi).register()
+    ;(await importEsmApi(req)).register()
     ;(req("tsx/cjs/api") as TsxApi).register()
   } catch (e) {
-    throw new CliFailure(`--handlers ${given}: tsx is installed but could not be started (tsx 4 needs Node ≥ 20.6): ${messageOf(e)}`)
+    throw new CliFailure(`--handlers ${given}: tsx is installed but could not be started (jobledger needs tsx ≥ 4.8 on Node ≥ 20.6): ${messageOf(e)}`)
   }
   registered = true
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * `npm test`: typecheck, bring up what the tests need (scripts/with-kafka.mjs), run every
- * suite, tear down. Extra arguments go to vitest (e.g. `npm test -- test/queue`).
+ * `npm test`: typecheck, build dist/ (the CLI suites run the compiled bin), bring up what the
+ * tests need (scripts/with-kafka.mjs), run every suite, tear down. Extra arguments go to
+ * vitest (e.g. `npm test -- test/queue`).
  */
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -14,6 +15,10 @@ const bin = (name) => join(root, "node_modules", ".bin", name)
 console.log("\n== typecheck (tsc --noEmit)")
 const tsc = spawnSync(bin("tsc"), ["--noEmit", "-p", root], { stdio: "inherit" })
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+
+console.log("\n== build (npm run build)")
+const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" })
+if (build.status !== 0) process.exit(build.status ?? 1)
 
 // The SASL_SSL broker too, unless the run is filtered to files that cannot include its suite
 // (which starts a broker of its own when run without one).

@@ -13,6 +13,7 @@ export type {
   JobState,
   KeepOptions,
   KeepRuleOptions,
+  QueueEvents,
   QueueHooks,
   QueueOptions,
   QueueStats,

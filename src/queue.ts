@@ -38,7 +38,7 @@ import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
 import { announce, PUBLIC_EVENT_NAMES, toError } from "./read/announce.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
-import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
+import type { Job, JobHandler, JobOptions, QueueEvents, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
 const DEFAULT_PARTITIONS = 3
@@ -61,6 +61,17 @@ export class QueueLogError extends Error {
 interface Opened {
   readonly log: EventLogService
   readonly partitions: number
+}
+
+/** The listener methods of a JobQueue, typed by its events (merged into the class below). */
+export interface JobQueue<Data = any> {
+  on<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  once<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  off<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  addListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  removeListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  prependListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
+  prependOnceListener<E extends keyof QueueEvents<Data>>(event: E, listener: QueueEvents<Data>[E]): this
 }
 
 export class JobQueue<Data = any> extends EventEmitter {
@@ -105,7 +116,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     this.opened = this.open()
     this.opened.catch((e) => this.report(e))
     // a listener of a job event needs the read model, which announces them
-    this.on("newListener", (event: string | symbol) => {
+    super.on("newListener", (event: string | symbol) => {
       if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
     })
     // a custom store is fed by the read model, whether or not this process reads it

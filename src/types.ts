@@ -149,3 +149,28 @@ export interface ActiveJob<Data = any, Result = any> extends Job<Data, Result> {
 
 /** A job handler; its resolved value becomes `job.result` (JSON). */
 export type JobHandler<Data = any, Result = any> = (job: ActiveJob<Data, Result>, signal: AbortSignal) => Promise<Result> | Result
+
+/**
+ * The events of a `JobQueue<Data>` and their listeners: `queue.on("completed", (job, result) => …)`
+ * types `job` as `Job<Data>`. Announced by every process's read model as it applies the log.
+ */
+export interface QueueEvents<Data = any> {
+  /** The engine accepted the job (`JobAdded` is in the log). */
+  added: (job: Job<Data>) => void
+  /** A handler started. */
+  active: (job: Job<Data>) => void
+  /** The handler resolved with `result`. */
+  completed: (job: Job<Data>, result: any) => void
+  /** Before each retry: attempt 1..maxAttempts, after `delay` ms. */
+  retrying: (job: Job<Data>, attempt: number, delay: number) => void
+  /** Once, when the job failed for good (state already `failed`). */
+  failed: (job: Job<Data>, error: Error) => void
+  /** A job left running by a dead engine was handed back. */
+  stalled: (job: Job<Data>) => void
+  /** Its handler reported progress (`job.updateProgress(value)`), coalesced. */
+  progress: (job: Job<Data>, value: unknown) => void
+  paused: () => void
+  resumed: () => void
+  /** A problem the engine survived (a hook threw, appends are being retried). */
+  error: (error: Error) => void
+}

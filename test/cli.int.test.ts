@@ -1,8 +1,8 @@
 /**
- * The `jobledger` command end to end: the real bin (`node bin/jobledger.mjs …`) in child
- * processes — an engine in one, producers and readers in others — on a SQLite file, and on
- * Kafka when KAFKA_BROKERS is set. Every child runs from a temporary working directory, so
- * the bin is shown to work from any cwd.
+ * The `jobledger` command end to end: the real bin (`node bin/jobledger.mjs …`, running the
+ * compiled CLI in dist/) in child processes — an engine in one, producers and readers in
+ * others — on a SQLite file, and on Kafka when KAFKA_BROKERS is set. Every child runs from a
+ * temporary working directory, so the bin is shown to work from any cwd.
  *
  * One engine process serves the suite's queues (one queue per test) and is stopped with
  * SIGINT at the end; the SIGTERM test starts its own. Waits use `stats --watch --json` (one
@@ -18,14 +18,17 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaBrokers, uniqueQueue, until } from "./support/backends.ts"
+import { assertBuilt } from "./support/dist.ts"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const BIN = join(ROOT, "bin", "jobledger.mjs")
 const HANDLERS = join(ROOT, "test", "fixtures", "cli-handlers.ts")
-/** Children start TypeScript through tsx: generous bounds for a loaded CI machine. */
+/** Engine children load their TypeScript handlers through tsx: generous bounds for a loaded CI machine. */
 const RUN_TIMEOUT_MS = 90_000
 const TEST_TIMEOUT_MS = 240_000
 const CWD = mkdtempSync(join(tmpdir(), "jobledger-cli-cwd-"))
+
+beforeAll(assertBuilt)
 
 interface Run {
   readonly code: number | null
@@ -64,7 +67,7 @@ const cli = (args: ReadonlyArray<string>, options: { input?: string; timeoutMs?:
     child.stdin.end(options.input ?? "")
   })
 
-/** Runs each command line, two at a time: each child loads TypeScript through tsx, and CI has 2 cores. */
+/** Runs each command line, two at a time: CI has 2 cores. */
 const cliInPairs = async (runs: ReadonlyArray<{ args: ReadonlyArray<string>; input?: string }>): Promise<Array<Run>> => {
   const done: Array<Run> = []
   for (let i = 0; i < runs.length; i += 2)

@@ -4,16 +4,19 @@
  *   export default { [queue]: { [jobName]: async (job, signal) => result } }
  *   export const options = { [queue]: QueueOptions }      // optional
  *
- * TypeScript modules load too (the bin runs under tsx), in ESM projects and in CommonJS ones
- * (no "type": "module"), where they are compiled to CommonJS. A module that is missing or has
- * the wrong shape is a usage error (exit 2) naming what to fix; a module that throws while
- * loading is a failure (exit 1) with its message.
+ * A CommonJS module may also set `module.exports = { [queue]: { [jobName]: handler } }`.
+ * JavaScript modules load as they are; TypeScript ones through tsx, registered only for them
+ * (./typescript.ts), in ESM projects and in CommonJS ones (no "type": "module"), where they
+ * are compiled to CommonJS. A module that is missing or has the wrong shape is a usage error
+ * (exit 2) naming what to fix; a module that throws while loading, or a TypeScript one
+ * without tsx installed, is a failure (exit 1) with its message.
  */
 import { existsSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { JobHandler, QueueOptions } from "../types.ts"
 import { CliFailure, UsageError, messageOf } from "./errors.ts"
+import { enableTypeScript, isTypeScript } from "./typescript.ts"
 
 export interface HandlersModule {
   /** Queue name → job name → handler, in the module's order. */
@@ -22,7 +25,7 @@ export interface HandlersModule {
   readonly options: Readonly<Record<string, QueueOptions>>
 }
 
-const EXTENSIONS = ["", ".ts", ".mts", ".js", ".mjs"]
+const EXTENSIONS = ["", ".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]
 const SHAPE = "expected `export default { [queue]: { [jobName]: async (job) => result } }`"
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
@@ -46,6 +49,7 @@ const locate = (path: string): string => {
 
 export const loadHandlers = async (path: string): Promise<HandlersModule> => {
   const file = locate(path)
+  if (isTypeScript(file)) await enableTypeScript(file, path)
   let mod: Record<string, unknown>
   try {
     mod = exportsOf((await import(pathToFileURL(file).href)) as Record<string, unknown>)

@@ -2,7 +2,7 @@
  * The `jobledger` command: dispatch, help, and the translation of every failure into one
  * line and an exit status (0 success, 1 failed check or operation, 2 bad usage).
  */
-import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { DEFAULT_LOG_URL, displayLogUrl, resolveLogUrl } from "../log/log-url.ts"
 import { scrub } from "../log/secrets.ts"
 import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
@@ -26,9 +26,14 @@ const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
 
 export const COMMANDS: ReadonlyArray<CommandSpec> = GROUPS.flatMap(([, commands]) => commands)
 
+/**
+ * The package's own version. Resolved through the package name (a self-reference, allowed by
+ * the "./package.json" export), not a path relative to this file: the same code runs from
+ * src/cli/ under tsx and from dist/esm/src/cli/ once built.
+ */
 const version = (): string => {
   try {
-    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+    return (createRequire(import.meta.url)("jobledger/package.json") as { version: string }).version
   } catch {
     return "unknown"
   }

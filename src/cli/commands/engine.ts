@@ -35,7 +35,7 @@ export const engine: CommandSpec = {
   ].join("\n"),
   positionals: [],
   options: {
-    handlers: { type: "string", required: true, value: "<module>", description: "the handlers module (.ts, .mts, .js or .mjs; required)" },
+    handlers: { type: "string", required: true, value: "<module>", description: "the handlers module (.js, .mjs, .cjs; .ts, .mts, .cts with tsx installed; required)" },
     queue: { type: "string", short: "q", multiple: true, value: "<name>", description: "run only this queue of the module (repeatable; default: all)" },
     concurrency: { type: "string", short: "c", value: "<n>", description: "jobs running at once per queue (overrides the module's options)" },
     grace: { type: "string", value: "<ms>", description: `on shutdown, wait this long for running jobs (default: ${DEFAULT_GRACE_MS})` },

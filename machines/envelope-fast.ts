@@ -14,8 +14,9 @@
  * decodes with Schema, which stays the definition of a valid envelope and gives the reason
  * for a refusal. `test/envelope-fast.unit.test.ts` checks this against Schema on random
  * valid and corrupted envelopes, and that the fast path is taken for every valid one of the
- * hot shapes. Two rare shapes are left to Schema on purpose: a job's own retention (`keep`)
- * and a JobRetried carrying the job it brings back.
+ * hot shapes. Rarer shapes are left to Schema on purpose: a job's own retention (`keep`), a
+ * job added by a schedule (`schedule`), a JobRetried carrying the job it brings back, and
+ * every other tag (progress, removal, cancellation, schedules, their commands).
  */
 import { ENVELOPE_VERSION, type AddJob, type CommandEnvelope, type EventEnvelope, type JobAdded, type JobError } from "./schema.ts"
 
@@ -81,7 +82,7 @@ const header = (u: unknown): Fields | undefined => {
 const addJob = (b: Fields): CommandEnvelope["body"] | undefined => {
   // `data` is Unknown: Schema keeps whatever is there, `undefined` when the key is missing
   if (!isBoundedString(b.name) || !isFiniteNumber(b.priority) || !isMillis(b.delay)) return undefined
-  if (has(b, "keep")) return undefined // rare: left to Schema
+  if (has(b, "keep") || has(b, "schedule")) return undefined // rare: left to Schema
   const metadata = metadataOf(b)
   const timeout = optional(b, "timeout", isTimeout)
   const idempotent = optional(b, "idempotent", isTrue)
@@ -135,7 +136,7 @@ const jobError = (u: unknown): JobError | undefined => {
 const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
   if (!isBoundedString(b.name) || !isFiniteNumber(b.priority) || !isMillis(b.runAt)) return undefined
   if (!isCount(b.maxAttempts) || typeof b.queuePaused !== "boolean") return undefined
-  if (has(b, "keep")) return undefined // rare: left to Schema
+  if (has(b, "keep") || has(b, "schedule")) return undefined // rare: left to Schema
   const metadata = metadataOf(b)
   const createdAt = optional(b, "createdAt", isMillis)
   const timeout = optional(b, "timeout", isTimeout)

@@ -44,6 +44,7 @@ const boundedString = (max: number, identifier: string) =>
     Schema.filter((s) => (s.length >= 1 && s.length <= max) || `Expected a string of 1 to ${max} characters`, { identifier })
   )
 const JobName = boundedString(256, "JobName")
+const ScheduleId = boundedString(200, "ScheduleId")
 const JobId = boundedString(256, "JobId")
 const QUEUE_NAME = /^[A-Za-z0-9._-]{1,200}$/
 const QueueName = Schema.String.pipe(
@@ -89,7 +90,9 @@ export const AddJob = Schema.TaggedStruct("AddJob", {
    * Absent for generated ids, which are new by construction.
    */
   idempotent: Schema.optional(Schema.Literal(true)),
-  keep: Schema.optional(KeepPolicy)
+  keep: Schema.optional(KeepPolicy),
+  /** Added by a schedule at this tick (see ScheduleTicked). */
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
 })
 /** Ask the engine to run a failed job again, with a fresh retry budget. */
 export const RetryJob = Schema.TaggedStruct("RetryJob", {})
@@ -102,7 +105,52 @@ export const PauseQueue = Schema.TaggedStruct("PauseQueue", {})
 /** Ask the engine to start jobs of the queue again. */
 export const ResumeQueue = Schema.TaggedStruct("ResumeQueue", {})
 
-export const CommandBody = Schema.Union(AddJob, RetryJob, RemoveJob, CancelJob, PauseQueue, ResumeQueue)
+// ---------------------------------------------------------------- schedules
+
+/** Every `every` ms, or at the times a cron expression names (in `tz`, an IANA zone; default UTC). */
+export const Repeat = Schema.Union(
+  Schema.Struct({
+    every: Schema.Number.pipe(
+      Schema.filter((n) => (Number.isInteger(n) && n >= 1 && n <= 315_360_000_000) || "Expected a whole number of ms from 1 to 10 years", { identifier: "EveryMs" })
+    )
+  }),
+  Schema.Struct({ cron: boundedString(200, "CronExpression"), tz: Schema.optional(boundedString(64, "TimeZone")) })
+)
+export type Repeat = typeof Repeat.Type
+/** The job a schedule adds at each tick. */
+export const JobTemplate = Schema.Struct({
+  name: JobName,
+  data: Schema.Unknown,
+  opts: Schema.optional(
+    Schema.Struct({
+      priority: Schema.optional(Schema.Number.pipe(Schema.finite())),
+      metadata: Schema.optional(Metadata),
+      timeout: Schema.optional(TimeoutMs),
+      keep: Schema.optional(KeepPolicy)
+    })
+  )
+})
+export type JobTemplate = typeof JobTemplate.Type
+/** A schedule: when it ticks, what job each tick adds, and its bounds. */
+export const ScheduleSpec = Schema.Struct({
+  id: ScheduleId,
+  repeat: Repeat,
+  template: JobTemplate,
+  /** No tick before this time (ms since epoch); `every` ticks count from it. */
+  startAt: Schema.optional(Millis),
+  /** No tick after this time. */
+  endAt: Schema.optional(Millis),
+  /** At most this many jobs in all. */
+  limit: Schema.optional(Count.pipe(Schema.positive()))
+})
+export type ScheduleSpec = typeof ScheduleSpec.Type
+
+/** Ask the owner of the schedule's partition to create or replace the schedule `spec.id`. */
+export const UpsertSchedule = Schema.TaggedStruct("UpsertSchedule", { schedule: ScheduleSpec })
+/** Ask to delete a schedule (the jobs it added stay). */
+export const RemoveSchedule = Schema.TaggedStruct("RemoveSchedule", { id: ScheduleId })
+
+export const CommandBody = Schema.Union(AddJob, RetryJob, RemoveJob, CancelJob, PauseQueue, ResumeQueue, UpsertSchedule, RemoveSchedule)
 export type CommandBody = typeof CommandBody.Type
 
 /** A command as it travels on `<queue>.commands`. Job commands carry the job id. */
@@ -134,7 +182,9 @@ export const JobAdded = Schema.TaggedStruct("JobAdded", {
   /** The job's own attempt time limit in ms; absent means the queue's `timeout` (logs before it decode as before). */
   timeout: Schema.optional(TimeoutMs),
   /** The job's own retention once it finished (absent: the queue's). */
-  keep: Schema.optional(KeepPolicy)
+  keep: Schema.optional(KeepPolicy),
+  /** The schedule that added it, and the tick it stands for. */
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
 })
 /** A delayed job's time came: it becomes `waiting` (or `paused`). */
 export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})
@@ -168,7 +218,8 @@ export const RetriedJob = Schema.Struct({
   attemptsMade: Count,
   metadata: Schema.optional(Metadata),
   timeout: Schema.optional(TimeoutMs),
-  keep: Schema.optional(KeepPolicy)
+  keep: Schema.optional(KeepPolicy),
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
 })
 export type RetriedJob = typeof RetriedJob.Type
 /** A failed job was retried by hand; its retry budget starts again. `job`: absent in logs written before retention. */
@@ -200,7 +251,23 @@ export const JobEventBody = Schema.Union(
 export type JobEventBody = typeof JobEventBody.Type
 export const QueueEventBody = Schema.Union(QueuePaused, QueueResumed)
 export type QueueEventBody = typeof QueueEventBody.Type
-export const EventBody = Schema.Union(JobEventBody, QueueEventBody)
+
+/**
+ * Schedule events (`jobId: null`; `seq` counts one schedule's events from 0). `anchor` is when
+ * the schedule's ticks count from: its `startAt`, else the time it was (re)defined.
+ */
+export const ScheduleUpserted = Schema.TaggedStruct("ScheduleUpserted", { schedule: ScheduleSpec, anchor: Millis })
+export const ScheduleRemoved = Schema.TaggedStruct("ScheduleRemoved", { id: ScheduleId })
+/**
+ * The schedule came due at `tick` and added the job `<id>:<tick>` (its AddJob command was
+ * appended in the same transaction): `count` jobs so far. Ticks missed while no engine ran
+ * are not added one by one: the first tick after them stands for all of them.
+ */
+export const ScheduleTicked = Schema.TaggedStruct("ScheduleTicked", { id: ScheduleId, tick: Millis, count: Count })
+export const ScheduleEventBody = Schema.Union(ScheduleUpserted, ScheduleRemoved, ScheduleTicked)
+export type ScheduleEventBody = typeof ScheduleEventBody.Type
+
+export const EventBody = Schema.Union(JobEventBody, QueueEventBody, ScheduleEventBody)
 export type EventBody = typeof EventBody.Type
 
 /** An event as it travels on `<queue>.events`. */
@@ -216,6 +283,10 @@ export type EventEnvelope = typeof EventEnvelope.Type
 
 /** A job event envelope: `jobId` is set. */
 export type JobEventEnvelope = EventEnvelope & { readonly jobId: string; readonly body: JobEventBody }
+
+/** True for the bodies of schedule events (`jobId: null`, their own seq per schedule). */
+export const isScheduleBody = (body: EventBody): body is ScheduleEventBody =>
+  body._tag === "ScheduleUpserted" || body._tag === "ScheduleRemoved" || body._tag === "ScheduleTicked"
 
 /** True when the envelope belongs to one job (as opposed to the whole queue). */
 export const isJobEvent = (e: EventEnvelope): e is JobEventEnvelope => e.jobId !== null

@@ -11,7 +11,7 @@
  * - A queue event adds an entry only if it moved the job (waiting <-> paused).
  */
 import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
-import type { EventBody, EventEnvelope, JobStateName } from "../machines/schema.ts"
+import { isScheduleBody, type EventBody, type EventEnvelope, type JobStateName } from "../machines/schema.ts"
 import { isQueueBody, STALLED_ERROR } from "./job-view.ts"
 
 /** One event in a job's timeline. `offset` is the event's position in its log partition. */
@@ -44,6 +44,7 @@ export const emptyHistory: JobHistory = Object.freeze({ life: undefined, seq: -1
 export function evolveHistory(history: JobHistory, e: EventEnvelope, offset: number): JobHistory {
   const body = e.body
   const life = history.life
+  if (isScheduleBody(body)) return history // about a schedule, not a job
   if (isQueueBody(body)) {
     if (e.seq <= history.queueSeq || life === undefined) return history
     const step = stepJob(life, body)
@@ -73,7 +74,9 @@ function entry(offset: number, e: EventEnvelope, state: JobStateName, detail: Re
 function detailOf(body: EventBody, after: JobLife): Record<string, unknown> | undefined {
   switch (body._tag) {
     case "JobAdded":
-      return { runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority }
+      return body.schedule === undefined
+        ? { runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority }
+        : { runAt: body.runAt, maxAttempts: body.maxAttempts, priority: body.priority, schedule: body.schedule.id }
     case "JobStarted":
       return { attempt: body.attempt }
     case "JobCompleted":
@@ -81,7 +84,12 @@ function detailOf(body: EventBody, after: JobLife): Record<string, unknown> | un
     case "JobRetrying":
       return { attempt: body.attempt, delay: body.delay, runAt: body.runAt, error: body.error.message }
     case "JobFailed":
+    case "JobCancelled":
       return { error: body.error.message }
+    case "JobProgress":
+      return { progress: body.value }
+    case "JobRemoved":
+      return { from: body.from }
     case "JobStalled":
       return after.state === "failed"
         ? { stalledCount: after.stalledCount, error: STALLED_ERROR.message }
@@ -90,6 +98,9 @@ function detailOf(body: EventBody, after: JobLife): Record<string, unknown> | un
     case "JobRetried":
     case "QueuePaused":
     case "QueueResumed":
+    case "ScheduleUpserted":
+    case "ScheduleRemoved":
+    case "ScheduleTicked":
       return undefined
   }
 }

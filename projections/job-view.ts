@@ -35,6 +35,8 @@ export interface JobView extends JobLife {
   readonly keep?: KeepPolicy
   /** The last progress its handler reported (`job.updateProgress`), kept after it finished. */
   readonly progress?: unknown
+  /** The schedule that added it, and the tick it stands for. */
+  readonly schedule?: { readonly id: string; readonly tick: number }
   readonly seq: number
 }
 
@@ -165,6 +167,7 @@ export const retriedJobOf = (v: JobView): RetriedJob => {
   if (v.metadata !== undefined) job.metadata = v.metadata
   if (v.timeout !== undefined) job.timeout = v.timeout
   if (v.keep !== undefined) job.keep = v.keep
+  if (v.schedule !== undefined) job.schedule = v.schedule
   return job
 }
 
@@ -173,16 +176,16 @@ const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
 
 // createdAt is when the producer asked (the command's time), not when the engine accepted it.
 const added = (life: JobLife, e: JobEventEnvelope, body: JobAdded): JobView =>
-  build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, body.timeout, body.keep, e.seq)
+  build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, body.timeout, body.keep, e.seq, undefined, body.schedule)
 
 /** The failed view a JobRetried brings back, as it was just before (seq: the event's - 1). */
 const retried = (job: RetriedJob, e: JobEventEnvelope, queuePaused: boolean): JobView => {
   const life: JobLife = { state: "failed", attemptsMade: job.attemptsMade, maxAttempts: job.maxAttempts, stalledCount: job.stalledCount, queuePaused, runAt: job.runAt }
-  return build(life, e.jobId, e.queue, job.name, job.data, undefined, undefined, job.priority, job.createdAt, e.time, job.metadata, job.timeout, job.keep, e.seq - 1)
+  return build(life, e.jobId, e.queue, job.name, job.data, undefined, undefined, job.priority, job.createdAt, e.time, job.metadata, job.timeout, job.keep, e.seq - 1, undefined, job.schedule)
 }
 
 const withLife = (v: JobView, life: JobLife, updatedAt: number, seq: number, result: unknown, error: JobError | undefined, progress: unknown) =>
-  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq, progress)
+  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq, progress, v.schedule)
 
 // Every view is built here with all fields in the same order, absent ones as `undefined`: one
 // hidden class, so a replay stays monomorphic (JSON drops the undefined fields).
@@ -201,7 +204,8 @@ function build(
   timeout: number | undefined,
   keep: KeepPolicy | undefined,
   seq: number,
-  progress?: unknown
+  progress: unknown,
+  schedule: JobView["schedule"]
 ): JobView {
   return {
     id,
@@ -214,6 +218,7 @@ function build(
     timeout,
     keep,
     progress,
+    schedule,
     state: life.state,
     attemptsMade: life.attemptsMade,
     maxAttempts: life.maxAttempts,
@@ -229,4 +234,4 @@ function build(
 
 /** The same view in the canonical shape (for views read back from JSON, e.g. snapshots). */
 export const normalizeView = (v: JobView): JobView =>
-  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq, v.progress)
+  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq, v.progress, v.schedule)

@@ -21,10 +21,21 @@
  *   event only sets the flag.
  * - Idempotent: a job event with `seq <= view.seq`, or a queue event with `seq <= queueSeq`,
  *   changes nothing.
+ * - It holds the partition's schedules too (a schedule belongs to the partition of its id):
+ *   what each one is, how many jobs it added and its last tick, so an engine taking over
+ *   the partition goes on from there.
  * - Deterministic: the same events under the same retention give the same state, and
  *   `fromSnapshot(s.toSnapshot())` fed the rest of the events equals `s` fed them all.
  */
-import { isJobEvent, type EventEnvelope, type JobStateName, type QueueEventBody } from "../machines/schema.ts"
+import {
+  isJobEvent,
+  isScheduleBody,
+  type EventEnvelope,
+  type JobStateName,
+  type QueueEventBody,
+  type ScheduleEventBody,
+  type ScheduleSpec
+} from "../machines/schema.ts"
 import type { JobIntent } from "../machines/job-machine.ts"
 import { advanceView, advanceViewByQueueEvent, isFinished, isQueueBody, normalizeView, syncQueueFlag, type JobView } from "./job-view.ts"
 import { boundFor, DEFAULT_RETENTION, stays, type Retention } from "./retention.ts"
@@ -44,6 +55,23 @@ export interface Transition {
 /** The outcome of one event: the jobs it moved (none for a duplicate), or the machine's refusal. */
 export type Applied = { readonly ok: true; readonly transitions: ReadonlyArray<Transition> } | { readonly ok: false; readonly reason: string }
 
+/**
+ * A schedule as its partition holds it. A removed one stays as a tombstone (`live: false`):
+ * its seq and last tick go on if it is defined again, so its job ids stay unique.
+ */
+export interface ScheduleState {
+  readonly spec: ScheduleSpec
+  /** When its ticks count from (ScheduleUpserted's anchor). */
+  readonly anchor: number
+  /** The seq of its last event. */
+  readonly seq: number
+  /** Jobs added in its current life. */
+  readonly count: number
+  /** Its last tick, if any (in any life). */
+  readonly lastTick?: number
+  readonly live: boolean
+}
+
 /** The plain-JSON form of a partition's state. */
 export interface PartitionSnapshot {
   readonly version: number
@@ -54,6 +82,8 @@ export interface PartitionSnapshot {
   readonly jobs: ReadonlyArray<JobView>
   /** The ids of each indexed state, in the order they entered it. */
   readonly order: { readonly [S in HeldState]?: ReadonlyArray<string> }
+  /** Every schedule of the partition, tombstones included. */
+  readonly schedules?: ReadonlyArray<ScheduleState>
 }
 
 /** The states of the jobs a partition holds (a removed job is held by none). */
@@ -76,6 +106,7 @@ export class PartitionState {
   private counts: QueueStats = emptyStats
   private paused = false
   private lastQueueSeq = -1
+  private readonly scheduleMap = new Map<string, ScheduleState>()
 
   constructor(readonly retention: Retention = DEFAULT_RETENTION) {
     this.indexCompleted = retention.completed.count !== Infinity || retention.completed.age !== Infinity
@@ -98,6 +129,7 @@ export class PartitionState {
   apply(e: EventEnvelope): Applied {
     const body = e.body
     if (isQueueBody(body)) return e.jobId === null ? this.applyQueueEvent(e.seq, e.time, body) : NONE
+    if (isScheduleBody(body)) return e.jobId === null ? this.applyScheduleEvent(e.seq, body) : NONE
     if (!isJobEvent(e)) return { ok: false, reason: `${body._tag} without a job id` }
     const stored = this.jobs.get(e.jobId)
     if (stored === undefined && body._tag === "JobRemoved") return this.removeUnheld(body.from)
@@ -142,12 +174,30 @@ export class PartitionState {
     return this.counts
   }
 
+  /** A schedule of this partition, a removed one included (`live: false`). */
+  schedule(id: string): ScheduleState | undefined {
+    return this.scheduleMap.get(id)
+  }
+
+  /** The partition's live schedules, in the order they were first defined. */
+  schedules(): ReadonlyArray<ScheduleState> {
+    return [...this.scheduleMap.values()].filter((s) => s.live)
+  }
+
   /** The plain-JSON form (views with a stale pause flag are synced first). */
   toSnapshot(): PartitionSnapshot {
     const jobs = this.list()
     const order: Partial<Record<HeldState, ReadonlyArray<string>>> = {}
     for (const s of STATES) if (s !== "completed" || this.indexCompleted) order[s] = [...this.byState[s]]
-    return { version: PARTITION_STATE_VERSION, queuePaused: this.paused, queueSeq: this.lastQueueSeq, counts: this.counts, jobs, order }
+    return {
+      version: PARTITION_STATE_VERSION,
+      queuePaused: this.paused,
+      queueSeq: this.lastQueueSeq,
+      counts: this.counts,
+      jobs,
+      order,
+      schedules: [...this.scheduleMap.values()]
+    }
   }
 
   /**
@@ -161,6 +211,7 @@ export class PartitionState {
     p.paused = snapshot.queuePaused
     p.lastQueueSeq = snapshot.queueSeq
     p.counts = { ...emptyStats, ...snapshot.counts }
+    for (const schedule of snapshot.schedules ?? []) p.scheduleMap.set(schedule.spec.id, schedule)
     for (const v of snapshot.jobs) {
       const view = normalizeView(v)
       p.jobs.set(view.id, view)
@@ -178,6 +229,29 @@ export class PartitionState {
       if (newest !== undefined) p.trim(s, p.jobs.get(newest)!)
     }
     return p
+  }
+
+  private applyScheduleEvent(seq: number, body: ScheduleEventBody): Applied {
+    const id = body._tag === "ScheduleUpserted" ? body.schedule.id : body.id
+    const known = this.scheduleMap.get(id)
+    if (known !== undefined && seq <= known.seq) return NONE
+    switch (body._tag) {
+      case "ScheduleUpserted": {
+        // its count goes on across updates, and starts again only when it is defined anew
+        const count = known?.live === true ? known.count : 0
+        const next: ScheduleState = { spec: body.schedule, anchor: body.anchor, seq, count, live: true }
+        this.scheduleMap.set(id, known?.lastTick === undefined ? next : { ...next, lastTick: known.lastTick })
+        return NONE
+      }
+      case "ScheduleRemoved":
+        if (known === undefined || !known.live) return { ok: false, reason: `ScheduleRemoved of unknown schedule '${id}'` }
+        this.scheduleMap.set(id, { ...known, seq, live: false })
+        return NONE
+      case "ScheduleTicked":
+        if (known === undefined || !known.live) return { ok: false, reason: `ScheduleTicked of unknown schedule '${id}'` }
+        this.scheduleMap.set(id, { ...known, seq, count: body.count, lastTick: body.tick })
+        return NONE
+    }
   }
 
   private applyQueueEvent(seq: number, time: number, body: QueueEventBody): Applied {
@@ -248,6 +322,8 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const wellFormed = (u: unknown): u is PartitionSnapshot => {
   if (!isRecord(u) || u.version !== PARTITION_STATE_VERSION || typeof u.queuePaused !== "boolean" || typeof u.queueSeq !== "number") return false
   if (!isRecord(u.counts) || !Array.isArray(u.jobs) || !isRecord(u.order)) return false
+  if (u.schedules !== undefined && !(Array.isArray(u.schedules) && u.schedules.every((x) => isRecord(x) && isRecord(x.spec) && typeof x.spec.id === "string" && typeof x.seq === "number")))
+    return false
   const counts = u.counts
   const order = u.order
   return (

@@ -4,7 +4,7 @@
  */
 import type { JobStateName } from "../machines/schema.ts"
 import type { JobView } from "./job-view.ts"
-import { PartitionState } from "./partition-state.ts"
+import { PartitionState, type ScheduleState } from "./partition-state.ts"
 import type { Retention } from "./retention.ts"
 import { addStats, emptyStats, type QueueStats } from "./stats.ts"
 
@@ -36,6 +36,11 @@ export class QueueState {
 
   stats(): QueueStats {
     return this.partitions.reduce((sum, p) => addStats(sum, p.stats()), emptyStats)
+  }
+
+  /** The live schedules of every partition. */
+  schedules(): Array<ScheduleState> {
+    return this.partitions.flatMap((p) => p.schedules())
   }
 
   /** Jobs held in memory, over all partitions. */

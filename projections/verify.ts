@@ -17,7 +17,7 @@
  *   appends its own pause/resume with its own seq, and a job follows its partition's.
  */
 import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
-import type { EventEnvelope, QueueEventBody } from "../machines/schema.ts"
+import { isScheduleBody, type EventEnvelope, type QueueEventBody, type ScheduleEventBody } from "../machines/schema.ts"
 import { hasEnded, isQueueBody } from "./job-view.ts"
 
 /** What can be wrong with one event. */
@@ -68,6 +68,7 @@ const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
 export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
   const jobs = new Map<string, JobTrack>()
   const queues = new Map<string, QueueTrack>()
+  const schedules = new Map<string, ScheduleTrack>()
   const issues: Array<VerifyIssue> = []
   let count = 0
   for (const { offset, envelope: e, partition } of events) {
@@ -78,6 +79,11 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
     const queueKey = `${e.queue}\u0000${partition ?? 0}`
     let queue = queues.get(queueKey)
     if (queue === undefined) queues.set(queueKey, (queue = { paused: false, seq: -1 }))
+    if (isScheduleBody(body)) {
+      if (jobId !== null) report("illegal", `${body._tag} is a schedule event but names job ${jobId}`)
+      else checkSchedule(schedules, `${e.queue}\u0000${body._tag === "ScheduleUpserted" ? body.schedule.id : body.id}`, e.seq, body, report)
+      continue
+    }
     if (jobId === null || isQueueBody(body)) {
       if (jobId !== null || !isQueueBody(body)) {
         report("illegal", jobId === null ? `${body._tag} without a job id` : `${body._tag} is a queue event but names job ${jobId}`)
@@ -120,6 +126,48 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
     if (!step.ok) report("illegal", `seq ${e.seq}: ${step.reason}`)
   }
   return { events: count, jobs: jobs.size, issues, ok: issues.length === 0 }
+}
+
+interface ScheduleTrack {
+  seq: number
+  live: boolean
+  count: number
+  lastTick: number
+}
+
+/**
+ * A schedule's events: seq per schedule without duplicate or gap, ticks only of a defined
+ * schedule, each tick later than the last and counting one more job.
+ */
+function checkSchedule(
+  schedules: Map<string, ScheduleTrack>,
+  key: string,
+  seq: number,
+  body: ScheduleEventBody,
+  report: (kind: VerifyIssueKind, message: string) => void
+): void {
+  const track = schedules.get(key) ?? { seq: -1, live: false, count: 0, lastTick: -Infinity }
+  schedules.set(key, track)
+  if (seq <= track.seq) return void report("duplicate", `${body._tag} seq ${seq} already seen (last ${track.seq})`)
+  if (seq > track.seq + 1) report("gap", `schedule seq jumps from ${track.seq} to ${seq} (${body._tag})`)
+  track.seq = seq
+  switch (body._tag) {
+    case "ScheduleUpserted":
+      if (!track.live) track.count = 0 // defined anew after a removal: its count starts again (its ticks still only move on)
+      track.live = true
+      return
+    case "ScheduleRemoved":
+      if (!track.live) report("illegal", "ScheduleRemoved of a schedule that is not defined")
+      track.live = false
+      return
+    case "ScheduleTicked":
+      if (!track.live) report("illegal", `ScheduleTicked at ${body.tick} of a schedule that is not defined`)
+      else if (body.tick <= track.lastTick) report("illegal", `ScheduleTicked at ${body.tick}, not after the last tick ${track.lastTick}`)
+      else if (body.count !== track.count + 1) report("illegal", `ScheduleTicked counts ${body.count} jobs, expected ${track.count + 1}`)
+      track.count = body.count
+      track.lastTick = Math.max(track.lastTick, body.tick)
+      return
+  }
 }
 
 function synced(life: JobLife, paused: boolean): JobLife {

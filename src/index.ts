@@ -19,6 +19,9 @@ export type {
   QueueStats,
   QueueStore,
   RateLimitOptions,
+  ScheduleInfo,
+  ScheduleRepeat,
+  ScheduleTemplate,
   RetryOptions
 } from "./types.ts"
 export type { KafkaOptions, KafkaSaslOptions, KafkaTlsOptions } from "./log/kafka-options.ts"

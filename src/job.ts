@@ -22,5 +22,6 @@ export const toJob = (view: JobView): Job => {
   if (view.error !== undefined) job.error = { ...view.error }
   if (view.metadata !== undefined) job.metadata = view.metadata
   if (view.progress !== undefined) job.progress = view.progress
+  if (view.schedule !== undefined) job.schedule = { ...view.schedule }
   return job
 }

@@ -3,11 +3,12 @@
  * Invalid queue options throw at construction; invalid `add` input rejects that `add`.
  */
 import { inspect } from "node:util"
-import { isValidQueueName, type KeepPolicy, type KeepRule } from "../machines/schema.ts"
+import { isValidQueueName, type JobTemplate, type KeepPolicy, type KeepRule, type Repeat, type ScheduleSpec } from "../machines/schema.ts"
+import { repeatProblem } from "./engine/schedule-clock.ts"
 import { DEFAULT_RETENTION, type Bound, type Retention } from "../projections/retention.ts"
 import { type RetryPolicy, NO_RETRY } from "./engine/backoff.ts"
 import type { RateLimit } from "./engine/limiter.ts"
-import type { JobOptions, KeepOptions, QueueOptions, QueueStore } from "./types.ts"
+import type { JobOptions, KeepOptions, QueueOptions, QueueStore, ScheduleRepeat, ScheduleTemplate } from "./types.ts"
 
 /** An invalid argument to the public API; the message says what to change. */
 export class InvalidOptionError extends Error {
@@ -216,3 +217,56 @@ export const resolveJobInput = (name: unknown, data: unknown, opts: JobOptions |
     keep: o.keep === undefined ? undefined : keepPolicy("keep", o.keep, false)
   }
 }
+
+const whole = (v: unknown, min: number): v is number => typeof v === "number" && Number.isInteger(v) && v >= min
+
+/**
+ * Checks `upsertSchedule`'s arguments; throws InvalidOptionError naming the problem (a bad
+ * cron expression or time zone is named as croner reads it).
+ */
+export const resolveSchedule = (id: unknown, repeat: unknown, template: unknown): ScheduleSpec => {
+  if (typeof id !== "string" || id.length === 0 || id.length > 200) fail(`schedule id must be a non-empty string of at most 200 characters (got ${show(id)})`)
+  if (!isPlainObject(repeat)) fail("repeat must be { every: ms } or { cron: '0 8 * * *', tz?: 'Asia/Jakarta' }, with startAt?, endAt?, limit?")
+  const r = repeat as Record<string, unknown>
+  const hasEvery = r.every !== undefined
+  const hasCron = r.cron !== undefined
+  if (hasEvery === hasCron) fail("repeat needs exactly one of every (ms) and cron (an expression)")
+  checkKeys("repeat", r, hasEvery ? ["every", "startAt", "endAt", "limit"] : ["cron", "tz", "startAt", "endAt", "limit"])
+  let clock: Repeat
+  if (hasEvery) {
+    if (!whole(r.every, 1) || r.every > 315_360_000_000) fail(`repeat.every must be a whole number of ms from 1 to 10 years (got ${show(r.every)})`)
+    clock = { every: r.every as number }
+  } else {
+    if (typeof r.cron !== "string" || r.cron.length === 0 || r.cron.length > 200) fail(`repeat.cron must be a cron expression string (got ${show(r.cron)})`)
+    if (r.tz !== undefined && (typeof r.tz !== "string" || r.tz.length === 0 || r.tz.length > 64)) fail(`repeat.tz must be an IANA time zone name (got ${show(r.tz)})`)
+    clock = { cron: r.cron as string, ...(r.tz === undefined ? {} : { tz: r.tz as string }) }
+  }
+  const problem = repeatProblem(clock)
+  if (problem !== undefined) fail(`repeat: ${problem}`)
+  for (const key of ["startAt", "endAt"] as const)
+    if (r[key] !== undefined && !(isFiniteNumber(r[key]) && (r[key] as number) >= 0)) fail(`repeat.${key} must be a time in ms since the epoch (got ${show(r[key])})`)
+  if (r.startAt !== undefined && r.endAt !== undefined && (r.endAt as number) < (r.startAt as number)) fail("repeat.endAt is before repeat.startAt")
+  if (r.limit !== undefined && !whole(r.limit, 1)) fail(`repeat.limit must be a whole number ≥ 1 (got ${show(r.limit)})`)
+  if (!isPlainObject(template)) fail("template must be { name, data, opts? }")
+  const t = template as Record<string, unknown>
+  checkKeys("template", t, ["name", "data", "opts"])
+  const job = resolveJobInput(t.name, t.data, t.opts as JobOptions | undefined)
+  if (job.delay > 0 || job.jobId !== undefined) fail("template.opts may not set delay or jobId: a schedule's jobs run at their tick, with the id <schedule id>:<tick>")
+  const opts = {
+    ...(job.priority === 0 ? {} : { priority: job.priority }),
+    ...(job.metadata === undefined ? {} : { metadata: job.metadata }),
+    ...(job.timeout === undefined ? {} : { timeout: job.timeout }),
+    ...(job.keep === undefined ? {} : { keep: job.keep })
+  }
+  const jobTemplate: JobTemplate = { name: job.name, data: job.data, ...(Object.keys(opts).length === 0 ? {} : { opts }) }
+  return {
+    id: id as string,
+    repeat: clock,
+    template: jobTemplate,
+    ...(r.startAt === undefined ? {} : { startAt: r.startAt as number }),
+    ...(r.endAt === undefined ? {} : { endAt: r.endAt as number }),
+    ...(r.limit === undefined ? {} : { limit: r.limit as number })
+  }
+}
+
+export type { ScheduleRepeat, ScheduleTemplate }

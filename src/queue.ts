@@ -33,12 +33,34 @@ import { EventLog, type EventLogService, type LogError, type OutgoingRecord, eng
 import { layerFromUrl } from "./log/layers.ts"
 import { resolveLogUrl } from "./log/log-url.ts"
 import { toJob } from "./job.ts"
-import { InvalidOptionError, MAX_TIMEOUT_MS, type ResolvedQueueOptions, resolveJobInput, resolveQueueOptions, validateQueueName } from "./options.ts"
+import {
+  InvalidOptionError,
+  MAX_TIMEOUT_MS,
+  type ResolvedQueueOptions,
+  resolveJobInput,
+  resolveQueueOptions,
+  resolveSchedule,
+  validateQueueName
+} from "./options.ts"
 import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
 import { announce, PUBLIC_EVENT_NAMES, toError } from "./read/announce.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
-import type { Job, JobHandler, JobOptions, QueueEvents, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
+import type { ScheduleState } from "../projections/partition-state.ts"
+import { nextTick } from "./engine/schedule-clock.ts"
+import type {
+  Job,
+  JobHandler,
+  JobOptions,
+  QueueEvents,
+  QueueHooks,
+  QueueOptions,
+  QueueStats,
+  QueueStore,
+  ScheduleInfo,
+  ScheduleRepeat,
+  ScheduleTemplate
+} from "./types.ts"
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
 const DEFAULT_PARTITIONS = 3
@@ -253,6 +275,31 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Starts jobs again after `pause()`. Safe to call without `await`. */
   resume(): Promise<void> {
     return this.queueCommand({ _tag: "ResumeQueue" })
+  }
+
+  /**
+   * Defines the schedule `id`, or replaces it in place (the same id never makes a second
+   * schedule): at each tick of `repeat` the engine owning the schedule adds the job of
+   * `template`, with the id `<id>:<tick time>` — exactly one job per tick whatever the
+   * number of engines, crashes or hand-overs (the tick and its job are one transaction). A
+   * tick missed while no engine ran is added once when one starts, not once per missed tick.
+   * A bad cron expression or time zone throws an `InvalidOptionError` naming it.
+   */
+  async upsertSchedule(id: string, repeat: ScheduleRepeat, template: ScheduleTemplate<Data>): Promise<void> {
+    const schedule = resolveSchedule(id, repeat, template)
+    await this.appendCommands([this.command(scheduleKey(id), { _tag: "UpsertSchedule", schedule }, null)])
+  }
+
+  /** Deletes the schedule `id` (the jobs it added stay). Rejects for an unknown id. */
+  async removeSchedule(id: string): Promise<void> {
+    if (!(await this.schedules()).some((s) => s.id === id)) throw new InvalidOptionError(`schedule '${id}' not found in queue '${this.name}'`)
+    await this.appendCommands([this.command(scheduleKey(id), { _tag: "RemoveSchedule", id }, null)])
+  }
+
+  /** The queue's schedules, with how many jobs each added and its last and next ticks. */
+  async schedules(): Promise<Array<ScheduleInfo<Data>>> {
+    const readModel = await this.readModel()
+    return readModel.state.schedules().map((s) => scheduleInfo(s) as ScheduleInfo<Data>)
   }
 
   /**
@@ -488,7 +535,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (jsonTooDeep(value)) throw new InvalidOptionError(`job data is nested deeper than ${MAX_JSON_DEPTH} levels`)
     // In-process readers (the engine, the read model) take `parsed` instead of decoding
     // `value`: it must be what every other process decodes, not the caller's live object.
-    const parsed = body._tag === "AddJob" ? (JSON.parse(value) as CommandEnvelope) : envelope
+    const parsed = body._tag === "AddJob" || body._tag === "UpsertSchedule" ? (JSON.parse(value) as CommandEnvelope) : envelope
     if (parsed.body._tag === "AddJob" && !("data" in parsed.body))
       throw new InvalidOptionError("job data cannot be serialized to JSON: it serializes to nothing (a toJSON returning undefined?)")
     return partition === undefined ? { key, value, parsed } : { key, value, partition, parsed }
@@ -536,6 +583,30 @@ export class JobQueue<Data = any> extends EventEmitter {
   private report(e: unknown): void {
     if (this.listenerCount("error") > 0) this.emit("error", e)
     else console.error(`[jobledger:${this.name}]`, e instanceof Error ? e.message : e)
+  }
+}
+
+/** The key a schedule's commands are partitioned by: one partition owns a schedule. */
+const scheduleKey = (id: string) => `schedule:${id}`
+
+/** A schedule as `schedules()` shows it. */
+const scheduleInfo = (s: ScheduleState): ScheduleInfo => {
+  const { spec } = s
+  const next = spec.limit !== undefined && s.count >= spec.limit ? undefined : nextTick(spec, s.anchor, s.lastTick ?? s.anchor - 1)
+  const repeat = {
+    ...spec.repeat,
+    ...(spec.startAt === undefined ? {} : { startAt: spec.startAt }),
+    ...(spec.endAt === undefined ? {} : { endAt: spec.endAt }),
+    ...(spec.limit === undefined ? {} : { limit: spec.limit })
+  }
+  const template = spec.template as ScheduleInfo["template"]
+  return {
+    id: spec.id,
+    repeat,
+    template,
+    count: s.count,
+    ...(s.lastTick === undefined ? {} : { lastTick: s.lastTick }),
+    ...(next === undefined ? {} : { nextTick: next })
   }
 }
 

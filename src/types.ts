@@ -29,6 +29,8 @@ export interface Job<Data = any, Result = any> {
   metadata?: Record<string, any>
   /** The last progress its handler reported with `job.updateProgress(value)`. */
   progress?: unknown
+  /** The schedule that added this job (`upsertSchedule`), and the tick it stands for. */
+  schedule?: { id: string; tick: number }
   /** In a handler: fires on timeout, on `cancel()` and when `close()`'s grace period expires. */
   readonly signal?: AbortSignal
 }
@@ -173,4 +175,32 @@ export interface QueueEvents<Data = any> {
   resumed: () => void
   /** A problem the engine survived (a hook threw, appends are being retried). */
   error: (error: Error) => void
+}
+
+/**
+ * When a schedule ticks: `{ every: ms }` (counted from `startAt`, else from when it is
+ * defined: the first job comes at once) or `{ cron: '0 8 * * *', tz?: 'Asia/Jakarta' }` (the
+ * next time the expression names, in the zone; default UTC). `startAt`/`endAt` (ms since the
+ * epoch) bound the ticks; `limit` bounds the jobs it adds in all.
+ */
+export type ScheduleRepeat = ({ every: number } | { cron: string; tz?: string }) & { startAt?: number; endAt?: number; limit?: number }
+
+/** The job a schedule adds at each tick (its id is `<schedule id>:<tick time>`). */
+export interface ScheduleTemplate<Data = any> {
+  name: string
+  data: Data
+  opts?: Pick<JobOptions, "priority" | "metadata" | "timeout" | "keep">
+}
+
+/** A schedule as the queue holds it. */
+export interface ScheduleInfo<Data = any> {
+  id: string
+  repeat: ScheduleRepeat
+  template: ScheduleTemplate<Data>
+  /** Jobs it has added since it was defined. */
+  count: number
+  /** Its last tick (ms since the epoch), if any. */
+  lastTick?: number
+  /** Its next tick, if it has one. */
+  nextTick?: number
 }

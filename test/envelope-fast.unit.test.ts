@@ -161,7 +161,7 @@ describe("envelope fast path ≡ Schema", () => {
     expect(fastCommandEnvelope({ v: 1, queue: "q", jobId: "j", time: 1, body: { _tag: "JobStarted", attempt: 0 } })).toBeUndefined()
   })
 
-  it("the rare shapes (a job's own keep, a JobRetried carrying its job) are left to Schema, which decodes them", () => {
+  it("the rare shapes (a job's own keep, a job from a schedule, a JobRetried carrying its job) are left to Schema, which decodes them", () => {
     const keep = { completed: { count: 0 }, failed: { age: 60_000 } }
     const add = { v: 1, queue: "q", jobId: "j", time: 1, body: { _tag: "AddJob", name: "n", data: 1, priority: 0, delay: 0, keep } }
     expect(fastCommandEnvelope(add)).toBeUndefined()
@@ -169,6 +169,10 @@ describe("envelope fast path ≡ Schema", () => {
     const job = { name: "n", data: null, priority: 0, createdAt: 1, runAt: 1, maxAttempts: 2, stalledCount: 0, attemptsMade: 2 }
     const retried = { v: 1, queue: "q", jobId: "j", time: 2, seq: 5, body: { _tag: "JobRetried", job } }
     expect(fastEventEnvelope(retried)).toBeUndefined()
+    const schedule = { id: "daily", tick: 1_000 }
+    const fromSchedule = { v: 1, queue: "q", jobId: "daily:1000", time: 2, seq: 0, body: { _tag: "JobAdded", name: "n", data: null, priority: 0, runAt: 2, maxAttempts: 0, queuePaused: false, schedule } }
+    expect(fastEventEnvelope(fromSchedule)).toBeUndefined()
+    expect(Either.getOrThrow(Schema.decodeUnknownEither(EventEnvelope)(fromSchedule)).body).toMatchObject({ schedule })
     expect(Either.getOrThrow(Schema.decodeUnknownEither(EventEnvelope)(retried)).body).toEqual({ _tag: "JobRetried", job })
   })
 

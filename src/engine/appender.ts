@@ -19,11 +19,13 @@ import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../
 interface Batch {
   events: Array<OutgoingRecord>
   deadLetters: Array<OutgoingRecord>
+  /** Commands written with the events (a schedule's tick adding its job). */
+  commands: Array<OutgoingRecord>
   commitOffset: number | undefined
   afterDurable: Array<() => void>
 }
 
-const emptyBatch = (): Batch => ({ events: [], deadLetters: [], commitOffset: undefined, afterDurable: [] })
+const emptyBatch = (): Batch => ({ events: [], deadLetters: [], commands: [], commitOffset: undefined, afterDurable: [] })
 
 export interface AppenderConfig {
   readonly log: EventLogService
@@ -66,6 +68,12 @@ export class Appender {
     this.schedule()
   }
 
+  /** Queues a command to append with the next transaction (atomically with its events). */
+  pushCommand(key: string | null, value: string, parsed: unknown): void {
+    this.next.commands.push({ key, value, parsed })
+    this.schedule()
+  }
+
   /** Queues a rejected command for the dead-letter topic. */
   deadLetter(key: string | null, value: string): void {
     this.next.deadLetters.push({ key, value })
@@ -96,6 +104,7 @@ export class Appender {
       (this.inFlight === undefined &&
         b.events.length === 0 &&
         b.deadLetters.length === 0 &&
+        b.commands.length === 0 &&
         b.commitOffset === undefined &&
         b.afterDurable.length === 0)
     )
@@ -113,7 +122,7 @@ export class Appender {
   private flush(): void {
     if (this.inFlight !== undefined || this.fenced) return
     const batch = this.next
-    if (batch.events.length + batch.deadLetters.length === 0 && batch.commitOffset === undefined) {
+    if (batch.events.length + batch.deadLetters.length + batch.commands.length === 0 && batch.commitOffset === undefined) {
       this.next = emptyBatch()
       for (const f of batch.afterDurable) f()
       this.settleIdle()
@@ -130,6 +139,7 @@ export class Appender {
       events: batch.events,
       deadLetterTopic: topics.deadLetter,
       deadLetters: batch.deadLetters,
+      ...(batch.commands.length === 0 ? {} : { commandsTopic: topics.commands, commands: batch.commands }),
       ...(batch.commitOffset === undefined ? {} : { commit: { topic: topics.commands, offset: batch.commitOffset } }),
       ...(snapshot === undefined ? {} : { snapshot })
     }
@@ -169,6 +179,7 @@ export class Appender {
     this.next = {
       events: failed.events.concat(later.events),
       deadLetters: failed.deadLetters.concat(later.deadLetters),
+      commands: failed.commands.concat(later.commands),
       commitOffset: later.commitOffset ?? failed.commitOffset,
       afterDurable: failed.afterDurable.concat(later.afterDurable)
     }

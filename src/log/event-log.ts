@@ -53,6 +53,12 @@ export interface TransactUnit {
   /** When set, the group's committed offset of the commands partition becomes `offset`. */
   readonly commit?: { readonly topic: string; readonly offset: number }
   /**
+   * Commands appended to `commandsTopic` with the events (partition chosen by key, as a
+   * producer's would be): how a schedule's tick adds its job exactly once.
+   */
+  readonly commands?: ReadonlyArray<OutgoingRecord>
+  readonly commandsTopic?: string
+  /**
    * The partition's state after these events (JSON), stored as its latest snapshot with the
    * offset it covers: the end of `eventsTopic`'s partition once `events` are appended. It is
    * written in the same unit, so a snapshot never runs ahead of the events it covers.

@@ -73,7 +73,7 @@ const sameRecords = (a: ReadonlyArray<OutgoingRecord>, b: ReadonlyArray<Outgoing
   a.length <= b.length && a.every((r, i) => r.value === b[i]!.value && r.key === b[i]!.key)
 
 const isEmptyUnit = (unit: TransactUnit) =>
-  unit.events.length === 0 && (unit.deadLetters?.length ?? 0) === 0 && unit.commit === undefined
+  unit.events.length === 0 && (unit.deadLetters?.length ?? 0) === 0 && (unit.commands?.length ?? 0) === 0 && unit.commit === undefined
 
 export class Transactions {
   private readonly entries = new Map<string, Entry>()
@@ -238,10 +238,14 @@ export class Transactions {
     const deadDone = done.deadLetters ?? []
     const dead = unit.deadLetters ?? []
     if (!sameRecords(done.events, unit.events) || !sameRecords(deadDone, dead)) return unit
+    const commandsDone = done.commands ?? []
+    const commands = unit.commands ?? []
+    if (!sameRecords(commandsDone, commands)) return unit
     const rest: TransactUnit = {
       ...unit,
       events: unit.events.slice(done.events.length),
-      deadLetters: dead.slice(deadDone.length)
+      deadLetters: dead.slice(deadDone.length),
+      commands: commands.slice(commandsDone.length)
     }
     if (rest.commit !== undefined && done.commit !== undefined && rest.commit.offset <= done.commit.offset) {
       const { commit: _, ...withoutCommit } = rest
@@ -326,6 +330,11 @@ export class Transactions {
           ],
           acks: -1
         })
+      // commands go out with the events (partition by key, as a producer's would): a
+      // schedule's tick and the job it adds commit together or not at all
+      if (unit.commandsTopic !== undefined)
+        for (const chunk of sizedChunks(unit.commands ?? [], PRODUCE_CHUNK_BYTES))
+          await tx.sendBatch({ topicMessages: [{ topic: unit.commandsTopic, messages: chunk.map((r) => ({ key: r.key, value: r.value })) }], acks: -1 })
       const commit = unit.commit
       if (commit !== undefined) {
         // kafkajs does not retry AddOffsetsToTxn on CONCURRENT_TRANSACTIONS (#430): we do.

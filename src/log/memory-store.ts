@@ -65,6 +65,8 @@ export const openMemoryStore = (): LocalStore => {
       for (const r of unit.events) out.push(appendOne(unit.eventsTopic, r, unit.partition, now))
       if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
         for (const r of unit.deadLetters) out.push(appendOne(unit.deadLetterTopic, r, r.partition, now))
+      if (unit.commands !== undefined && unit.commandsTopic !== undefined)
+        for (const r of unit.commands) out.push(appendOne(unit.commandsTopic, r, r.partition, now))
       if (unit.commit !== undefined)
         offsets.set(`${unit.group}\u0000${unit.commit.topic}\u0000${unit.partition}`, unit.commit.offset)
       if (unit.snapshot !== undefined)

@@ -166,6 +166,8 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     appendRecords(unit.eventsTopic, unit.events, unit.partition, now, next, out)
     if (unit.deadLetters !== undefined && unit.deadLetterTopic !== undefined)
       appendRecords(unit.deadLetterTopic, unit.deadLetters, undefined, now, next, out)
+    if (unit.commands !== undefined && unit.commandsTopic !== undefined)
+      appendRecords(unit.commandsTopic, unit.commands, undefined, now, next, out)
     if (unit.commit !== undefined) upsertCommitted.run(unit.group, unit.commit.topic, unit.partition, unit.commit.offset)
     if (unit.snapshot !== undefined) {
       const end = next.get(`${unit.eventsTopic}\u0000${unit.partition}`) ?? nextOffset.get(unit.eventsTopic, unit.partition)!.next

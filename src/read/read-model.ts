@@ -22,7 +22,7 @@
 import { run } from "../run.ts"
 import { Effect, Exit, Scope } from "effect"
 import type { CommandEnvelope, EventEnvelope, JobStateName } from "../../machines/schema.ts"
-import type { JobView } from "../../projections/job-view.ts"
+import { isQueueBody, type JobView } from "../../projections/job-view.ts"
 import { PartitionState } from "../../projections/partition-state.ts"
 import { PendingAdds } from "../../projections/pending-adds.ts"
 import { QueueState } from "../../projections/queue-state.ts"
@@ -209,7 +209,7 @@ export class ReadModel {
         }
         const live = record.offset >= (this.liveFrom[partition] ?? 0)
         if (live && envelope.jobId !== null && moved.length > 0) announce({ envelope, before: moved[0]!.before, after: moved[0]!.after })
-        else if (envelope.jobId === null && applied.ok && envelope.seq > this.announcedQueueSeq) {
+        else if (envelope.jobId === null && isQueueBody(envelope.body) && applied.ok && envelope.seq > this.announcedQueueSeq) {
           this.announcedQueueSeq = envelope.seq
           if (live) announce({ envelope, before: undefined, after: undefined })
         }

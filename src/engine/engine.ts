@@ -10,6 +10,7 @@ import { Effect, Exit, Scope } from "effect"
 import { engineGroupOf, type EventLogService, topicsOf } from "../log/event-log.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { PartitionActor } from "./partition-actor.ts"
+import { run } from "../run.ts"
 
 export type EngineConfig = Omit<EngineContext, "group" | "topics" | "queueResumed">
 
@@ -23,6 +24,8 @@ const RESUME_HOLD_MS = 1_000
 
 export class Engine {
   private readonly actors = new Map<number, PartitionActor>()
+  /** The partitions of the queue's topics: the rate limit's shares are of these. */
+  private totalPartitions = 1
   private readonly ctx: EngineContext
 
   private constructor(
@@ -42,6 +45,7 @@ export class Engine {
   static async start(config: EngineConfig, log: EventLogService): Promise<Engine> {
     const scope = await Effect.runPromise(Scope.make())
     const engine = new Engine(config, scope, { value: 30_000 })
+    engine.totalPartitions = (await run(log.partitionCount(engine.ctx.topics.commands))) ?? 1
     await Effect.runPromise(
       Scope.extend(
         log.join({
@@ -71,13 +75,19 @@ export class Engine {
       await actor.stop(0)
       throw error
     }
+    this.reshare()
     return {
       onRecords: actor.onRecords,
       onRevoked: async () => {
-        await actor.stop(this.graceMs.value)
         this.actors.delete(partition)
+        this.reshare() // its share leaves with it, before its jobs are done
+        await actor.stop(this.graceMs.value)
       }
     }
+  }
+
+  private reshare(): void {
+    this.ctx.pool.setShare([...this.actors.keys()], this.totalPartitions)
   }
 
   /** Starts wait until every owned partition has seen the resume, or RESUME_HOLD_MS. */

@@ -6,6 +6,8 @@
  * Invariants:
  * - `running <= concurrency` at all times; a permit is taken before a job's `JobStarted`
  *   is decided and given back when its outcome is decided.
+ * - The rate limit holds for the queue, across engines: this engine starts within the share
+ *   of the partitions it owns (`setShare`, see QueueShareLimiter).
  * - Each start goes to the best head among the partitions' ready queues (`runsBefore`:
  *   priority, then arrival in this process), so priority order holds across partitions,
  *   not only within one.
@@ -14,7 +16,7 @@
  * - While a hold is in force (a queue-wide resume still travelling through the partitions),
  *   nothing starts; a hold expires by itself after its `maxMs`.
  */
-import { type RateLimit, SlidingWindowLimiter } from "./limiter.ts"
+import { QueueShareLimiter, type RateLimit } from "./limiter.ts"
 import { type ReadyEntry, runsBefore } from "./ready-queue.ts"
 
 /** A partition's side of scheduling: its next startable job, and starting it. */
@@ -28,7 +30,7 @@ export interface ReadySource {
 export class WorkerPool {
   private running = 0
   private arrivals = 0
-  private readonly limiter: SlidingWindowLimiter | undefined
+  private readonly limiter: QueueShareLimiter | undefined
   private readonly sources = new Set<ReadySource>()
   private limiterTimer: NodeJS.Timeout | undefined
   private passQueued = false
@@ -40,7 +42,7 @@ export class WorkerPool {
     readonly concurrency: number,
     limit: RateLimit | undefined
   ) {
-    this.limiter = limit === undefined ? undefined : new SlidingWindowLimiter(limit)
+    this.limiter = limit === undefined ? undefined : new QueueShareLimiter(limit)
   }
 
   get active(): number {
@@ -61,6 +63,18 @@ export class WorkerPool {
     if (this.passQueued || this.stopped) return
     this.passQueued = true
     setImmediate(this.pass)
+  }
+
+  /**
+   * The partitions this engine owns now, of `total`: the rate limit's share follows them
+   * (see QueueShareLimiter). A pass follows, as the share may have grown.
+   */
+  setShare(owned: ReadonlyArray<number>, total: number): void {
+    if (this.limiter === undefined) return
+    this.limiter.setShare(owned, total)
+    clearTimeout(this.limiterTimer)
+    this.limiterTimer = undefined
+    this.schedule()
   }
 
   /** Gives back a permit; the freed slot is offered on the next pass. */

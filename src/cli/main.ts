@@ -7,7 +7,8 @@ import { DEFAULT_LOG_URL, displayLogUrl, resolveLogUrl } from "../log/log-url.ts
 import { scrub } from "../log/secrets.ts"
 import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
 import { add, addBulk } from "./commands/add.ts"
-import { pause, resume, retry } from "./commands/control.ts"
+import { cancel, pause, remove, resume, retry } from "./commands/control.ts"
+import { schedule } from "./commands/schedule.ts"
 import { engine } from "./commands/engine.ts"
 import { job, jobs, stats } from "./commands/inspect.ts"
 import { replay } from "./commands/replay.ts"
@@ -20,7 +21,7 @@ const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
   ["Run jobs", [engine]],
   ["Add jobs", [add, addBulk]],
   ["Read a queue (from its log, in any process)", [stats, jobs, job]],
-  ["Control (appended to the log; the queue's engine applies them)", [retry, pause, resume]],
+  ["Control (appended to the log; the queue's engine applies them)", [retry, remove, cancel, pause, resume, schedule]],
   ["Audit", [replay]]
 ]
 

@@ -197,6 +197,8 @@ export const jobLines = (job: Job): Array<string> => {
   if (job.result !== undefined) rows.push(["result", compact(job.result, 200)])
   if (job.error !== undefined) rows.push(["error", `${job.error.name === undefined ? "" : `${job.error.name}: `}${job.error.message}`])
   if (job.metadata !== undefined) rows.push(["metadata", compact(job.metadata, 200)])
+  if (job.progress !== undefined) rows.push(["progress", compact(job.progress, 200)])
+  if (job.schedule !== undefined) rows.push(["schedule", `${job.schedule.id} (tick ${isoTime(job.schedule.tick)})`])
   const width = Math.max(...rows.map(([k]) => k.length)) + 2
   return rows.map(([k, v]) => `  ${k.padEnd(width)}${v}`)
 }

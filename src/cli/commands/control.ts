@@ -1,5 +1,5 @@
 /**
- * `jobledger retry`, `pause` and `resume`: commands for the engine, appended to the log.
+ * `jobledger retry`, `remove`, `cancel`, `pause` and `resume`: commands for the engine, appended to the log.
  * They return once the command is durable; the engine owning the queue applies it (now,
  * or when it starts if none is running).
  */
@@ -31,6 +31,36 @@ export const retry: CommandSpec = {
     })
   }
 }
+
+/** `remove` and `cancel`: a command about one job, checked against the job's state first. */
+const jobCommand = (action: "remove" | "cancel"): CommandSpec => ({
+  name: action,
+  summary: action === "remove" ? "take a job that is not running out of the queue" : "stop a running job (it fails, no retry)",
+  description:
+    action === "remove"
+      ? "Takes the job <id> of <queue> out of the queue: it leaves every view and count, its history stays in the log. Exits 1 if the job does not exist or is running (cancel it first)."
+      : "Cancels the running job <id> of <queue>: its handler's AbortSignal fires and the job fails for good with a CancelledError (no retry). Exits 1 if the job does not exist or is not running.",
+  positionals: [{ name: "queue" }, { name: "id" }],
+  options: action === "cancel" ? { reason: { type: "string", value: "<text>", description: "why (in the job's error)" } } : {},
+  json: true,
+  examples: [`jobledger ${action} email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77${action === "cancel" ? " --reason 'customer left'" : ""}`],
+  run: async ({ args, log, json, out }) => {
+    const [queueName, id] = args.positionals as [string, string]
+    const reason = args.string("reason")
+    const [{ withQueue }, { InvalidOptionError }] = await Promise.all([connect(), import("../../options.ts")])
+    return withQueue(queueName, log, async (queue) => {
+      await (action === "remove" ? queue.remove(id) : queue.cancel(id, reason)).catch((e) => {
+        throw e instanceof InvalidOptionError ? new CliFailure(messageOf(e)) : e
+      })
+      if (json) out.json({ queue: queueName, job: id, [action === "remove" ? "removed" : "cancelled"]: true })
+      else out.line(`${action === "remove" ? "removal" : "cancellation"} of job ${id} in queue '${queueName}' requested`)
+      return 0
+    })
+  }
+})
+
+export const remove = jobCommand("remove")
+export const cancel = jobCommand("cancel")
 
 const queueCommand = (action: "pause" | "resume"): CommandSpec => ({
   name: action,

@@ -1,7 +1,8 @@
 /**
  * jobledger — an event-sourced background job engine. The only module users import.
  */
-export { JobQueue, QueueLogError, WaitTimeoutError } from "./queue.ts"
+export { JobQueue, QueueLogError } from "./queue.ts"
+export { WaitTimeoutError } from "./read/job-end.ts"
 export { CancelledError } from "./engine/handler-run.ts"
 export { InvalidOptionError } from "./options.ts"
 export { NoSuchQueueError, replayQueue, type ReplayOptions, type ReplayResult } from "./read/replay.ts"

@@ -20,10 +20,9 @@ import { run } from "./run.ts"
 import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
 import { randomUUID } from "node:crypto"
-import { startStateOf } from "../machines/job-machine.ts"
-import { ENVELOPE_VERSION, type CommandBody, type CommandEnvelope } from "../machines/schema.ts"
+import type { CommandBody } from "../machines/schema.ts"
+import { addJobRecord, commandRecord } from "./command-record.ts"
 import type { JobView } from "../projections/job-view.ts"
-import { MAX_JSON_DEPTH, MAX_RECORD_BYTES, encode, jsonTooDeep } from "./codec.ts"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
@@ -44,10 +43,10 @@ import {
 } from "./options.ts"
 import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
-import { announce, PUBLIC_EVENT_NAMES, toError } from "./read/announce.ts"
+import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
+import { JobEndWaiters, WaitTimeoutError } from "./read/job-end.ts"
+import { scheduleInfo, scheduleKey } from "./read/schedule-info.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
-import type { ScheduleState } from "../projections/partition-state.ts"
-import { nextTick } from "./engine/schedule-clock.ts"
 import type {
   Job,
   JobHandler,
@@ -64,8 +63,6 @@ import type {
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
 const DEFAULT_PARTITIONS = 3
-/** The largest encoded AddJob: half a log record, so its JobAdded event always fits in one. */
-const MAX_COMMAND_CHARS = MAX_RECORD_BYTES / 2
 /** How long `close()` waits for running handlers before handing them back. */
 const DEFAULT_CLOSE_GRACE_MS = 30_000
 
@@ -108,8 +105,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Opened on first need (see the invariants), then kept until `close()`. */
   private readModelOpening: Promise<ReadModel> | undefined
   private readonly handlers = new Map<string, JobHandler<Data>>()
-  /** The `waitFor`s pending per job id: each settles on the job's end (true when it did). */
-  private readonly endWaiters = new Map<string, Set<(view: JobView | undefined) => boolean>>()
+  /** The `waitFor`s pending, settled as the read model announces their jobs' ends. */
+  private readonly endWaiters = new JobEndWaiters()
   private engine: Promise<Engine | undefined> | undefined
   private closing: Promise<void> | undefined
   /** Releases this queue's use of the process-wide unhandled-rejection listener. */
@@ -228,42 +225,11 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS))
       throw new InvalidOptionError(`waitFor: timeoutMs must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${String(timeoutMs)})`)
     const readModel = await this.readModel()
-    return new Promise<Result>((resolve, reject) => {
-      const settle = (view: JobView | undefined): boolean => {
-        const outcome = finalOutcome(view)
-        if (outcome === undefined) return false
-        this.endWaiters.get(jobId)?.delete(settle)
-        clearTimeout(timer)
-        if (outcome.ok) resolve(outcome.result as Result)
-        else reject(outcome.error)
-        return true
-      }
-      // a pending wait keeps the process alive, as a pending socket would (the log's own
-      // polling for other processes' writes does not)
-      const timer = setTimeout(
-        () => {
-          this.endWaiters.get(jobId)?.delete(settle)
-          reject(new WaitTimeoutError(`job '${jobId}' of queue '${this.name}' did not finish within ${timeoutMs} ms`))
-        },
-        timeoutMs ?? MAX_TIMEOUT_MS
-      )
-      const waiters = this.endWaiters.get(jobId) ?? new Set()
-      this.endWaiters.set(jobId, waiters)
-      waiters.add(settle)
-      // finished already, or unknown: answer from what this process holds, then the log
-      const held = readModel.get(jobId)
-      if (settle(held) || held !== undefined) return
-      this.lookUp(jobId, { removed: true }).then((found) => {
-        if (found === undefined) {
-          waiters.delete(settle)
-          clearTimeout(timer)
-          reject(new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`))
-        } else settle(found)
-      }, (e) => {
-        waiters.delete(settle)
-        clearTimeout(timer)
-        reject(this.asQueueError(e))
-      })
+    return this.endWaiters.wait<Result>(jobId, readModel.get(jobId), () => this.lookUp(jobId, { removed: true }), {
+      timeoutMs,
+      notFound: () => new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`),
+      timedOut: () => new WaitTimeoutError(`job '${jobId}' of queue '${this.name}' did not finish within ${timeoutMs} ms`),
+      failed: (e) => this.asQueueError(e)
     })
   }
 
@@ -407,12 +373,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   /** Announces a change to listeners, and settles the `waitFor`s of its job. */
   private announceChange(change: Change): void {
     announce(this, change)
-    const id = change.envelope.jobId
-    if (id === null) return
-    const waiters = this.endWaiters.get(id)
-    if (waiters === undefined) return
-    for (const settle of [...waiters]) settle(change.after)
-    if (waiters.size === 0) this.endWaiters.delete(id)
+    if (change.envelope.jobId !== null) this.endWaiters.changed(change.envelope.jobId, change.after)
   }
 
   /**
@@ -483,62 +444,17 @@ export class JobQueue<Data = any> extends EventEmitter {
         jobs.push(toJob(existing))
         continue // idempotent add: the job with this id already exists
       }
-      const id = input.jobId ?? randomUUID()
-      const body: CommandBody = {
-        _tag: "AddJob",
-        name: input.name,
-        data: input.data,
-        priority: input.priority,
-        delay: input.delay,
-        ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
-        ...(input.timeout === undefined ? {} : { timeout: input.timeout }),
-        ...(input.jobId === undefined ? {} : { idempotent: true as const }),
-        ...(input.keep === undefined ? {} : { keep: input.keep })
-      }
-      const record = this.command(id, body, id, undefined, now)
-      records.push(record)
-      // the job as the log carries it (JSON): a Date is a string, a Map is {}, later
-      // mutations of the caller's object change nothing
-      const carried = (record.parsed as CommandEnvelope).body as typeof body
-      const state = startStateOf({ runAt: now + input.delay, queuePaused: known?.queuePaused ?? false }, now)
-      jobs.push({
-        id,
-        name: input.name,
-        data: carried.data as Data,
-        state,
-        attemptsMade: 0,
-        maxAttempts: this.options.policy.attempts,
-        priority: input.priority,
-        createdAt: now,
-        runAt: now + input.delay,
-        updatedAt: now,
-        ...(carried.metadata === undefined ? {} : { metadata: carried.metadata as Record<string, any> })
-      })
+      const added = addJobRecord(this.name, input, input.jobId ?? randomUUID(), now, this.options.policy.attempts, known?.queuePaused ?? false)
+      records.push(added.record)
+      jobs.push(added.job as Job<Data>)
     }
     await this.appendCommands(records)
     return jobs
   }
 
-  /** Encodes one command; data that JSON cannot carry is refused here with the reason. */
+  /** Encodes one command of this queue (see commandRecord). */
   private command(key: string | null, body: CommandBody, jobId: string | null, partition?: number, time = Date.now()): OutgoingRecord {
-    const envelope: CommandEnvelope = { v: ENVELOPE_VERSION, queue: this.name, jobId, time, body }
-    let value: string
-    try {
-      value = encode(envelope)
-    } catch (e) {
-      throw new InvalidOptionError(`job data cannot be serialized to JSON: ${(e as Error).message}`)
-    }
-    // The engine refuses (dead-letters) records it cannot decode: refuse them here instead,
-    // with room left for the event that will carry the same data (JobAdded).
-    if (value.length > MAX_COMMAND_CHARS)
-      throw new InvalidOptionError(`job is ${value.length} characters of JSON; the limit is ${MAX_COMMAND_CHARS} (keep big payloads elsewhere and pass a reference)`)
-    if (jsonTooDeep(value)) throw new InvalidOptionError(`job data is nested deeper than ${MAX_JSON_DEPTH} levels`)
-    // In-process readers (the engine, the read model) take `parsed` instead of decoding
-    // `value`: it must be what every other process decodes, not the caller's live object.
-    const parsed = body._tag === "AddJob" || body._tag === "UpsertSchedule" ? (JSON.parse(value) as CommandEnvelope) : envelope
-    if (parsed.body._tag === "AddJob" && !("data" in parsed.body))
-      throw new InvalidOptionError("job data cannot be serialized to JSON: it serializes to nothing (a toJSON returning undefined?)")
-    return partition === undefined ? { key, value, parsed } : { key, value, partition, parsed }
+    return commandRecord(this.name, key, body, jobId, partition, time)
   }
 
   private async appendCommands(records: ReadonlyArray<OutgoingRecord>): Promise<void> {
@@ -584,44 +500,6 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (this.listenerCount("error") > 0) this.emit("error", e)
     else console.error(`[jobledger:${this.name}]`, e instanceof Error ? e.message : e)
   }
-}
-
-/** The key a schedule's commands are partitioned by: one partition owns a schedule. */
-const scheduleKey = (id: string) => `schedule:${id}`
-
-/** A schedule as `schedules()` shows it. */
-const scheduleInfo = (s: ScheduleState): ScheduleInfo => {
-  const { spec } = s
-  const next = spec.limit !== undefined && s.count >= spec.limit ? undefined : nextTick(spec, s.anchor, s.lastTick ?? s.anchor - 1)
-  const repeat = {
-    ...spec.repeat,
-    ...(spec.startAt === undefined ? {} : { startAt: spec.startAt }),
-    ...(spec.endAt === undefined ? {} : { endAt: spec.endAt }),
-    ...(spec.limit === undefined ? {} : { limit: spec.limit })
-  }
-  const template = spec.template as ScheduleInfo["template"]
-  return {
-    id: spec.id,
-    repeat,
-    template,
-    count: s.count,
-    ...(s.lastTick === undefined ? {} : { lastTick: s.lastTick }),
-    ...(next === undefined ? {} : { nextTick: next })
-  }
-}
-
-/** `waitFor` gave up: the job did not finish within `timeoutMs`. */
-export class WaitTimeoutError extends Error {
-  override readonly name = "WaitTimeoutError"
-}
-
-/** How a job ended, if it did: its result, or the error it failed (or was removed) with. */
-const finalOutcome = (view: JobView | undefined): { ok: true; result: unknown } | { ok: false; error: Error } | undefined => {
-  if (view === undefined) return undefined
-  if (view.state === "completed") return { ok: true, result: view.result }
-  if (view.state === "failed") return { ok: false, error: toError(view.error) }
-  if (view.state === "removed") return { ok: false, error: new Error(`job '${view.id}' was removed`) }
-  return undefined
 }
 
 const hookError = (name: string, cause: unknown): Error => {

@@ -21,13 +21,11 @@ import {
   ENVELOPE_VERSION,
   type EventEnvelope,
   type JobEventBody,
-  type QueueEventBody,
-  type ScheduleEventBody,
-  type ScheduleSpec
+  type QueueEventBody
 } from "../../machines/schema.ts"
 import { failedAttemptEvent, type JobIntent } from "../../machines/job-machine.ts"
 import { evolveJobView, isFinished, retriedJobOf, type JobView } from "../../projections/job-view.ts"
-import { PartitionState, type ScheduleState, type Transition } from "../../projections/partition-state.ts"
+import { PartitionState, type Transition } from "../../projections/partition-state.ts"
 import { decodeCommand, decodeEvent, encode, jsonProblem } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
@@ -37,7 +35,7 @@ import { TimerHeap } from "./timer-heap.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { SnapshotCadence } from "./snapshot-cadence.ts"
 import { ProgressCoalescer } from "./progress.ts"
-import { latestDue, nextTick, repeatProblem } from "./schedule-clock.ts"
+import { ScheduleTicker } from "./schedule-ticker.ts"
 import { CancelledError } from "./handler-run.ts"
 import { toJob } from "../job.ts"
 import type { ActiveJob } from "../types.ts"
@@ -49,9 +47,7 @@ export class PartitionActor {
   private state: PartitionState
   private readonly ready: ReadyQueue
   private readonly timers: TimerHeap
-  /** Schedules' next ticks (ids), and the time each is armed for. */
-  private readonly scheduleTimers: TimerHeap
-  private readonly armedSchedules = new Map<string, number>()
+  private readonly schedules: ScheduleTicker
   private readonly appender: Appender
   private readonly cadence: SnapshotCadence
   private readonly progress = new ProgressCoalescer((id, value) => {
@@ -71,7 +67,12 @@ export class PartitionActor {
     this.state = new PartitionState(ctx.retention)
     this.ready = new ReadyQueue(ctx.pool.nextArrival)
     this.timers = new TimerHeap((ids) => this.promote(ids))
-    this.scheduleTimers = new TimerHeap((ids) => this.tickSchedules(ids))
+    this.schedules = new ScheduleTicker({
+      queue: ctx.queue,
+      state: () => this.state,
+      decide: (body, seq) => void this.apply({ v: ENVELOPE_VERSION, queue: ctx.queue, jobId: null, time: Date.now(), seq, body }),
+      addJob: (command) => this.appender.pushCommand(command.jobId, encode(command), command)
+    })
     this.cadence = new SnapshotCadence(ctx.snapshotEvery)
     this.appender = new Appender({
       log: ctx.log,
@@ -121,7 +122,7 @@ export class PartitionActor {
     // The previous owner died with these running: hand them back (counted, bounded by the machine).
     for (const view of this.state.list("active")) this.decide(view, { _tag: "JobStalled" })
     // ticks missed while no engine ran come due at once (one job for all of them)
-    for (const s of this.state.schedules()) this.armSchedule(s.spec.id)
+    this.schedules.start()
     this.pump()
   }
 
@@ -153,7 +154,7 @@ export class PartitionActor {
     if (this.stopped) return
     this.stopped = true
     this.timers.stop()
-    this.scheduleTimers.stop()
+    this.schedules.stop()
     const deadline = Date.now() + graceMs
     while (this.running.size > 0 && Date.now() < deadline && !this.appender.isFenced)
       await new Promise((r) => setTimeout(r, Math.min(20, Math.max(1, deadline - Date.now()))))
@@ -173,7 +174,7 @@ export class PartitionActor {
   private halt(): void {
     this.stopped = true
     this.timers.stop()
-    this.scheduleTimers.stop()
+    this.schedules.stop()
     for (const [id, attempt] of this.running) {
       this.progress.drop(id)
       attempt.abort(new Error("this engine lost the partition: another engine owns the job now"))
@@ -226,12 +227,9 @@ export class PartitionActor {
         return this.lookUp(jobId).then(act)
       }
       case "UpsertSchedule":
-        return this.upsertSchedule(record, command, body.schedule)
       case "RemoveSchedule": {
-        const known = this.state.schedule(body.id)
-        if (known === undefined || !known.live) return this.refuse(record, `RemoveSchedule: unknown schedule '${body.id}'`)
-        this.decideSchedule({ _tag: "ScheduleRemoved", id: body.id }, known.seq + 1)
-        return undefined
+        const refused = body._tag === "UpsertSchedule" ? this.schedules.upsert(body.schedule, command.time) : this.schedules.remove(body.id)
+        return refused === undefined ? undefined : this.refuse(record, refused)
       }
       case "PauseQueue":
         if (!this.state.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
@@ -316,81 +314,6 @@ export class PartitionActor {
     )
     this.pump()
     return undefined
-  }
-
-  // ------------------------------------------------------------------ schedules
-
-  /**
-   * Defines or replaces a schedule. Its ticks count from its `startAt`, else from now — or,
-   * when only its job or bounds change, from where they counted before (no tick is skipped
-   * or repeated by an update).
-   */
-  private upsertSchedule(record: LogRecord, command: CommandEnvelope, spec: ScheduleSpec): undefined {
-    const problem = repeatProblem(spec.repeat)
-    if (problem !== undefined) return this.refuse(record, `UpsertSchedule '${spec.id}': ${problem}`)
-    const known = this.state.schedule(spec.id)
-    const sameClock = known?.live === true && JSON.stringify(known.spec.repeat) === JSON.stringify(spec.repeat) && known.spec.startAt === spec.startAt
-    const anchor = spec.startAt ?? (sameClock ? known.anchor : command.time)
-    this.decideSchedule({ _tag: "ScheduleUpserted", schedule: spec, anchor }, (known?.seq ?? -1) + 1)
-    return undefined
-  }
-
-  private decideSchedule(body: ScheduleEventBody, seq: number): void {
-    const id = body._tag === "ScheduleUpserted" ? body.schedule.id : body.id
-    this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: null, time: Date.now(), seq, body })
-    this.armSchedule(id)
-  }
-
-  /** Arms the schedule's next tick (at most one timer entry per schedule and time). */
-  private armSchedule(id: string): void {
-    const s = this.state.schedule(id)
-    if (this.stopped || s === undefined || !s.live || (s.spec.limit !== undefined && s.count >= s.spec.limit)) return
-    const next = nextTick(s.spec, s.anchor, s.lastTick ?? s.anchor - 1)
-    if (next === undefined || this.armedSchedules.get(id) === next) return
-    this.armedSchedules.set(id, next)
-    this.scheduleTimers.schedule(id, next)
-  }
-
-  /**
-   * A schedule's time came: one ScheduleTicked for the latest due tick (missed ones stand
-   * with it) and, in the same transaction, the AddJob command of the job `<id>:<tick>` —
-   * so a tick adds its job exactly once, whatever crashes or hand-overs happen around it.
-   */
-  private tickSchedules(ids: ReadonlyArray<string>): void {
-    if (this.stopped) return
-    for (const id of new Set(ids)) {
-      this.armedSchedules.delete(id)
-      const s = this.state.schedule(id)
-      if (s === undefined || !s.live || (s.spec.limit !== undefined && s.count >= s.spec.limit)) continue
-      const now = Date.now()
-      const tick = latestDue(s.spec, s.anchor, s.lastTick ?? s.anchor - 1, now)
-      if (tick !== undefined) {
-        this.tickSchedule(s, tick, now)
-        continue // decideSchedule re-armed it
-      }
-      this.armSchedule(id)
-    }
-  }
-
-  private tickSchedule(s: ScheduleState, tick: number, now: number): void {
-    const { spec } = s
-    const jobId = `${spec.id}:${tick}`
-    const opts = spec.template.opts
-    const body: AddJob = {
-      _tag: "AddJob",
-      name: spec.template.name,
-      data: spec.template.data,
-      priority: opts?.priority ?? 0,
-      delay: 0,
-      ...(opts?.metadata === undefined ? {} : { metadata: opts.metadata }),
-      ...(opts?.timeout === undefined ? {} : { timeout: opts.timeout }),
-      idempotent: true,
-      ...(opts?.keep === undefined ? {} : { keep: opts.keep }),
-      schedule: { id: spec.id, tick }
-    }
-    const command: CommandEnvelope = { v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId, time: now, body }
-    this.appender.pushCommand(jobId, encode(command), command)
-    this.decideSchedule({ _tag: "ScheduleTicked", id: spec.id, tick, count: s.count + 1 }, s.seq + 1)
   }
 
   private refuse(record: LogRecord, reason: string): undefined {

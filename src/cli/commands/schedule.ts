@@ -21,7 +21,7 @@ const parseTime = (flag: string, raw: string | undefined): number | undefined =>
 
 export const schedule: CommandSpec = {
   name: "schedule",
-  summary: "set, list or remove a queue's schedules (cron or every)",
+  summary: "set, list or remove schedules (cron, every)",
   description: [
     "set <queue> <id>: defines the schedule <id>, or replaces it in place, with --every <ms> or",
     "--cron '<expr>' [--tz <zone>]; at each tick the engine adds the job --name with --data",

@@ -49,6 +49,16 @@ const optional = <A>(o: Fields, key: string, valid: (u: unknown) => u is A): A |
   return valid(value) ? value : BAD
 }
 
+/** A trace context `{ traceparent, tracestate? }`: absent → `undefined`, valid → a copy in schema order, else BAD. */
+const traceOf = (o: Fields): Fields | undefined | typeof BAD => {
+  if (!has(o, "trace")) return undefined
+  const t = o.trace
+  if (!isPlain(t) || typeof t.traceparent !== "string" || t.traceparent.length < 1 || t.traceparent.length > 128) return BAD
+  const tracestate = optional(t, "tracestate", (u): u is string => typeof u === "string" && u.length <= 512)
+  if (tracestate === BAD) return BAD
+  return withOptionals<Fields>({ traceparent: t.traceparent }, { tracestate })
+}
+
 /** Schema's Record(String, Unknown) makes a copy with the same keys in the same order. */
 const metadataOf = (o: Fields): Fields | undefined | typeof BAD => {
   if (!has(o, "metadata")) return undefined
@@ -86,10 +96,11 @@ const addJob = (b: Fields): CommandEnvelope["body"] | undefined => {
   const metadata = metadataOf(b)
   const timeout = optional(b, "timeout", isTimeout)
   const idempotent = optional(b, "idempotent", isTrue)
-  if (metadata === BAD || timeout === BAD || idempotent === BAD) return undefined
+  const trace = traceOf(b)
+  if (metadata === BAD || timeout === BAD || idempotent === BAD || trace === BAD) return undefined
   return withOptionals<AddJob>(
     { _tag: "AddJob", name: b.name, data: b.data, priority: b.priority, delay: b.delay },
-    { metadata, timeout, idempotent }
+    { metadata, timeout, idempotent, trace }
   )
 }
 
@@ -140,7 +151,8 @@ const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
   const metadata = metadataOf(b)
   const createdAt = optional(b, "createdAt", isMillis)
   const timeout = optional(b, "timeout", isTimeout)
-  if (metadata === BAD || createdAt === BAD || timeout === BAD) return undefined
+  const trace = traceOf(b)
+  if (metadata === BAD || createdAt === BAD || timeout === BAD || trace === BAD) return undefined
   const required = {
     _tag: "JobAdded" as const,
     name: b.name,
@@ -150,7 +162,7 @@ const jobAdded = (b: Fields): EventEnvelope["body"] | undefined => {
     maxAttempts: b.maxAttempts,
     queuePaused: b.queuePaused
   }
-  return withOptionals<JobAdded>(required, { metadata, createdAt, timeout })
+  return withOptionals<JobAdded>(required, { metadata, createdAt, timeout, trace })
 }
 
 const eventBody = (b: Fields): EventEnvelope["body"] | undefined => {

@@ -74,6 +74,16 @@ export const KeepPolicy = Schema.Struct({
 })
 export type KeepPolicy = typeof KeepPolicy.Type
 
+/**
+ * The trace context active where a job was added (W3C trace context: `traceparent`, and
+ * `tracestate` when there is one), so the handler's span is a child of that request's.
+ */
+export const TraceContext = Schema.Struct({
+  traceparent: boundedString(128, "Traceparent"),
+  tracestate: Schema.optional(Schema.String.pipe(Schema.maxLength(512)))
+})
+export type TraceContext = typeof TraceContext.Type
+
 // ---------------------------------------------------------------- commands
 
 /** Ask the engine to create a job. `jobId` is always set (the producer generates one). */
@@ -92,7 +102,8 @@ export const AddJob = Schema.TaggedStruct("AddJob", {
   idempotent: Schema.optional(Schema.Literal(true)),
   keep: Schema.optional(KeepPolicy),
   /** Added by a schedule at this tick (see ScheduleTicked). */
-  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis })),
+  trace: Schema.optional(TraceContext)
 })
 /** Ask the engine to run a failed job again, with a fresh retry budget. */
 export const RetryJob = Schema.TaggedStruct("RetryJob", {})
@@ -184,7 +195,9 @@ export const JobAdded = Schema.TaggedStruct("JobAdded", {
   /** The job's own retention once it finished (absent: the queue's). */
   keep: Schema.optional(KeepPolicy),
   /** The schedule that added it, and the tick it stands for. */
-  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis })),
+  /** The trace context of the `add` (see TraceContext). */
+  trace: Schema.optional(TraceContext)
 })
 /** A delayed job's time came: it becomes `waiting` (or `paused`). */
 export const JobPromoted = Schema.TaggedStruct("JobPromoted", {})
@@ -219,7 +232,8 @@ export const RetriedJob = Schema.Struct({
   metadata: Schema.optional(Metadata),
   timeout: Schema.optional(TimeoutMs),
   keep: Schema.optional(KeepPolicy),
-  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis }))
+  schedule: Schema.optional(Schema.Struct({ id: ScheduleId, tick: Millis })),
+  trace: Schema.optional(TraceContext)
 })
 export type RetriedJob = typeof RetriedJob.Type
 /** A failed job was retried by hand; its retry budget starts again. `job`: absent in logs written before retention. */

@@ -15,7 +15,7 @@
  * - Pure: a new view per change, the old one is never mutated.
  */
 import { beginJob, MAX_STALLS, stepJob, type JobIntent, type JobLife } from "../machines/job-machine.ts"
-import type { EventBody, JobAdded, JobError, JobEventEnvelope, KeepPolicy, QueueEventBody, RetriedJob } from "../machines/schema.ts"
+import type { EventBody, JobAdded, JobError, JobEventEnvelope, KeepPolicy, QueueEventBody, RetriedJob, TraceContext } from "../machines/schema.ts"
 
 /** Everything a reader sees about one job. `seq` is the last applied event seq of the job. */
 export interface JobView extends JobLife {
@@ -37,6 +37,8 @@ export interface JobView extends JobLife {
   readonly progress?: unknown
   /** The schedule that added it, and the tick it stands for. */
   readonly schedule?: { readonly id: string; readonly tick: number }
+  /** The trace context of its `add`: its handler spans are children of it. */
+  readonly trace?: TraceContext
   readonly seq: number
 }
 
@@ -168,6 +170,7 @@ export const retriedJobOf = (v: JobView): RetriedJob => {
   if (v.timeout !== undefined) job.timeout = v.timeout
   if (v.keep !== undefined) job.keep = v.keep
   if (v.schedule !== undefined) job.schedule = v.schedule
+  if (v.trace !== undefined) job.trace = v.trace
   return job
 }
 
@@ -176,16 +179,16 @@ const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
 
 // createdAt is when the producer asked (the command's time), not when the engine accepted it.
 const added = (life: JobLife, e: JobEventEnvelope, body: JobAdded): JobView =>
-  build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, body.timeout, body.keep, e.seq, undefined, body.schedule)
+  build(life, e.jobId, e.queue, body.name, body.data, undefined, undefined, body.priority, body.createdAt ?? e.time, e.time, body.metadata, body.timeout, body.keep, e.seq, undefined, body.schedule, body.trace)
 
 /** The failed view a JobRetried brings back, as it was just before (seq: the event's - 1). */
 const retried = (job: RetriedJob, e: JobEventEnvelope, queuePaused: boolean): JobView => {
   const life: JobLife = { state: "failed", attemptsMade: job.attemptsMade, maxAttempts: job.maxAttempts, stalledCount: job.stalledCount, queuePaused, runAt: job.runAt }
-  return build(life, e.jobId, e.queue, job.name, job.data, undefined, undefined, job.priority, job.createdAt, e.time, job.metadata, job.timeout, job.keep, e.seq - 1, undefined, job.schedule)
+  return build(life, e.jobId, e.queue, job.name, job.data, undefined, undefined, job.priority, job.createdAt, e.time, job.metadata, job.timeout, job.keep, e.seq - 1, undefined, job.schedule, job.trace)
 }
 
 const withLife = (v: JobView, life: JobLife, updatedAt: number, seq: number, result: unknown, error: JobError | undefined, progress: unknown) =>
-  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq, progress, v.schedule)
+  build(life, v.id, v.queue, v.name, v.data, result, error, v.priority, v.createdAt, updatedAt, v.metadata, v.timeout, v.keep, seq, progress, v.schedule, v.trace)
 
 // Every view is built here with all fields in the same order, absent ones as `undefined`: one
 // hidden class, so a replay stays monomorphic (JSON drops the undefined fields).
@@ -205,7 +208,8 @@ function build(
   keep: KeepPolicy | undefined,
   seq: number,
   progress: unknown,
-  schedule: JobView["schedule"]
+  schedule: JobView["schedule"],
+  trace: TraceContext | undefined
 ): JobView {
   return {
     id,
@@ -219,6 +223,7 @@ function build(
     keep,
     progress,
     schedule,
+    trace,
     state: life.state,
     attemptsMade: life.attemptsMade,
     maxAttempts: life.maxAttempts,
@@ -234,4 +239,4 @@ function build(
 
 /** The same view in the canonical shape (for views read back from JSON, e.g. snapshots). */
 export const normalizeView = (v: JobView): JobView =>
-  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq, v.progress, v.schedule)
+  build(v, v.id, v.queue, v.name, v.data, v.result, v.error, v.priority, v.createdAt, v.updatedAt, v.metadata, v.timeout, v.keep, v.seq, v.progress, v.schedule, v.trace)

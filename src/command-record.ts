@@ -9,7 +9,7 @@
  *   data JSON drops) is refused here with an InvalidOptionError saying why.
  */
 import { startStateOf } from "../machines/job-machine.ts"
-import { ENVELOPE_VERSION, type AddJob, type CommandBody, type CommandEnvelope } from "../machines/schema.ts"
+import { ENVELOPE_VERSION, type AddJob, type CommandBody, type CommandEnvelope, type TraceContext } from "../machines/schema.ts"
 import { MAX_JSON_DEPTH, MAX_RECORD_BYTES, encode, jsonTooDeep } from "./codec.ts"
 import type { OutgoingRecord } from "./log/event-log.ts"
 import { InvalidOptionError, type ResolvedJobInput } from "./options.ts"
@@ -57,7 +57,9 @@ export const addJobRecord = (
   id: string,
   now: number,
   maxAttempts: number,
-  queuePaused: boolean
+  queuePaused: boolean,
+  /** The trace context active at the `add` (see engine/tracing.ts). */
+  trace: TraceContext | undefined
 ): { readonly record: OutgoingRecord; readonly job: Job } => {
   const body: AddJob = {
     _tag: "AddJob",
@@ -68,7 +70,8 @@ export const addJobRecord = (
     ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
     ...(input.timeout === undefined ? {} : { timeout: input.timeout }),
     ...(input.jobId === undefined ? {} : { idempotent: true as const }),
-    ...(input.keep === undefined ? {} : { keep: input.keep })
+    ...(input.keep === undefined ? {} : { keep: input.keep }),
+    ...(trace === undefined ? {} : { trace })
   }
   const record = commandRecord(queue, id, body, id, undefined, now)
   const carried = (record.parsed as CommandEnvelope).body as AddJob

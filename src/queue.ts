@@ -27,6 +27,7 @@ import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
 import { snapshotEveryFromEnv } from "./engine/snapshot-cadence.ts"
+import { activeTraceContext } from "./engine/tracing.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
 import { EventLog, type EventLogService, type LogError, type OutgoingRecord, engineGroupOf, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
@@ -422,6 +423,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   }
 
   private async addMany(items: ReadonlyArray<{ name: string; data: Data; opts?: JobOptions }>): Promise<Array<Job<Data>>> {
+    const traceAtCall = activeTraceContext()
     const inputs = items.map((item, i) => {
       try {
         if (typeof item !== "object" || item === null) throw new InvalidOptionError("each job must be an object { name, data, opts? }")
@@ -435,6 +437,8 @@ export class JobQueue<Data = any> extends EventEmitter {
     // the pause flag, where this process knows it without opening anything
     const known = this.readModelOpening === undefined ? undefined : await this.readModel()
     const now = Date.now()
+    // the caller's trace context, taken before any await of ours could lose it
+    const trace = traceAtCall
     const records: Array<OutgoingRecord> = []
     const jobs: Array<Job<Data>> = []
     for (const input of inputs) {
@@ -444,7 +448,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         jobs.push(toJob(existing))
         continue // idempotent add: the job with this id already exists
       }
-      const added = addJobRecord(this.name, input, input.jobId ?? randomUUID(), now, this.options.policy.attempts, known?.queuePaused ?? false)
+      const added = addJobRecord(this.name, input, input.jobId ?? randomUUID(), now, this.options.policy.attempts, known?.queuePaused ?? false, trace)
       records.push(added.record)
       jobs.push(added.job as Job<Data>)
     }

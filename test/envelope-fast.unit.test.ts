@@ -24,6 +24,9 @@ const json = fc.jsonValue({ maxDepth: 3 })
 const optionalKeys = <T extends Record<string, fc.Arbitrary<unknown>>>(model: T) => fc.record(model, { requiredKeys: [] })
 const metadata = fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== "__proto__"), json, { maxKeys: 4 })
 const timeout = fc.integer({ min: 1, max: 2_147_483_647 })
+const trace = fc
+  .tuple(fc.string({ minLength: 1, maxLength: 60 }), optionalKeys({ tracestate: fc.string({ maxLength: 40 }) }))
+  .map(([traceparent, rest]) => ({ traceparent, ...rest }))
 const jobError = fc
   .tuple(fc.string(), optionalKeys({ name: fc.string(), stack: fc.string() }))
   .map(([message, rest]) => ({ message, ...rest }))
@@ -31,14 +34,14 @@ const jobError = fc
 const addJob = fc
   .tuple(jobId.map((s) => s.slice(0, 256)), fc.option(json, { nil: undefined }), fc.double({ noNaN: true, noDefaultInfinity: true }), millis)
   .chain(([name, data, priority, delay]) =>
-    optionalKeys({ metadata, timeout, idempotent: fc.constant(true) }).map((rest) => ({ _tag: "AddJob", name, data, priority, delay, ...rest }))
+    optionalKeys({ metadata, timeout, idempotent: fc.constant(true), trace }).map((rest) => ({ _tag: "AddJob", name, data, priority, delay, ...rest }))
   )
 const commandBody = fc.oneof(addJob, fc.constantFrom({ _tag: "RetryJob" }, { _tag: "PauseQueue" }, { _tag: "ResumeQueue" }))
 const commandEnvelope = fc.record({ v: fc.constant(1), queue: queueName, jobId: fc.option(jobId, { nil: null }), time: millis, body: commandBody })
 
 const jobAdded = fc
   .record({ name: jobId, data: fc.option(json, { nil: undefined }), priority: fc.integer(), runAt: millis, maxAttempts: count, queuePaused: fc.boolean() })
-  .chain((b) => optionalKeys({ metadata, createdAt: millis, timeout }).map((rest) => ({ _tag: "JobAdded", ...b, ...rest })))
+  .chain((b) => optionalKeys({ metadata, createdAt: millis, timeout, trace }).map((rest) => ({ _tag: "JobAdded", ...b, ...rest })))
 const eventBody = fc.oneof(
   jobAdded,
   count.map((attempt) => ({ _tag: "JobStarted", attempt })),
@@ -75,7 +78,7 @@ const nodesOf = (envelope: Record<string, unknown>): Array<Record<string, unknow
   if (typeof body === "object" && body !== null && !Array.isArray(body)) {
     const b = body as Record<string, unknown>
     nodes.push(b)
-    for (const k of ["error", "metadata"]) if (typeof b[k] === "object" && b[k] !== null && !Array.isArray(b[k])) nodes.push(b[k] as Record<string, unknown>)
+    for (const k of ["error", "metadata", "trace"]) if (typeof b[k] === "object" && b[k] !== null && !Array.isArray(b[k])) nodes.push(b[k] as Record<string, unknown>)
   }
   return nodes
 }

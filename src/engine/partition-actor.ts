@@ -36,6 +36,7 @@ import type { EngineContext } from "./engine-context.ts"
 import { SnapshotCadence } from "./snapshot-cadence.ts"
 import { ProgressCoalescer } from "./progress.ts"
 import { ScheduleTicker } from "./schedule-ticker.ts"
+import { type AttemptOutcome, type AttemptSpan, startAttemptSpan } from "./tracing.ts"
 import { CancelledError } from "./handler-run.ts"
 import { toJob } from "../job.ts"
 import type { ActiveJob } from "../types.ts"
@@ -55,6 +56,8 @@ export class PartitionActor {
     if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobProgress", value })
   })
   private readonly running = new Map<string, Attempt>()
+  /** The trace span of each running attempt, ended with its outcome. */
+  private readonly spans = new Map<string, AttemptSpan>()
   private readonly unregister: () => void
   private stopped = false
   /** Settles onRecords batches not yet durable when the partition is lost (see halt). */
@@ -161,6 +164,7 @@ export class PartitionActor {
     for (const [id, attempt] of [...this.running]) {
       this.running.delete(id)
       this.progress.drop(id)
+      this.endSpan(id, "handed-back")
       attempt.abort(new Error("the engine stopped before the job finished: it was handed back and will run again"))
       this.ctx.pool.release()
       const view = this.state.get(id)
@@ -177,6 +181,7 @@ export class PartitionActor {
     this.schedules.stop()
     for (const [id, attempt] of this.running) {
       this.progress.drop(id)
+      this.endSpan(id, "handed-back")
       attempt.abort(new Error("this engine lost the partition: another engine owns the job now"))
       this.ctx.pool.release()
     }
@@ -269,7 +274,8 @@ export class PartitionActor {
       ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
       ...(body.timeout === undefined ? {} : { timeout: body.timeout }),
       ...(body.keep === undefined ? {} : { keep: body.keep }),
-      ...(body.schedule === undefined ? {} : { schedule: body.schedule })
+      ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
+      ...(body.trace === undefined ? {} : { trace: body.trace })
     }
     this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId, time: now, seq: 0, body: added })
     return undefined
@@ -306,6 +312,7 @@ export class PartitionActor {
       this.ctx.pool.release()
     }
     this.progress.drop(jobId)
+    this.endSpan(jobId, "cancelled", error)
     const { onFailed } = this.ctx.hooks
     this.decide(
       view,
@@ -420,6 +427,11 @@ export class PartitionActor {
     }
   }
 
+  private endSpan(id: string, outcome: AttemptOutcome, error?: { readonly name?: string; readonly message: string }): void {
+    this.spans.get(id)?.end(outcome, error)
+    this.spans.delete(id)
+  }
+
   private runHandler(active: JobView): void {
     const handler = this.ctx.handlerFor(active.name)
     const job = toJob(active)
@@ -432,13 +444,15 @@ export class PartitionActor {
       return this.progress.report(active.id, value)
     }
     Object.defineProperty(job, "updateProgress", { value: updateProgress, enumerable: false })
+    const span = startAttemptSpan(this.ctx.queue, active)
+    this.spans.set(active.id, span)
     attempt = startAttempt(
       (lazy) => {
         if (handler === undefined) throw new Error(`no handler registered for job name '${active.name}' on queue '${this.ctx.queue}'`)
         Object.defineProperty(job, "signal", { get: () => lazy.signal, enumerable: false })
         // A handler that declares a second parameter gets the signal; others can read job.signal.
         const running = job as ActiveJob // its updateProgress and signal are defined just above
-        return handler.length >= 2 ? handler(running, lazy.signal) : (handler as (job: unknown) => unknown)(running)
+        return span.run(() => (handler.length >= 2 ? handler(running, lazy.signal) : (handler as (job: unknown) => unknown)(running)))
       },
       active.timeout ?? this.ctx.timeoutMs,
       (outcome) => this.finish(active.id, attempt!, outcome)
@@ -458,6 +472,10 @@ export class PartitionActor {
     if (view === undefined || view.state !== "active") return
     // Hooks run once their event is durable; no closure at all when the hook is absent.
     const { onComplete, onRetry, onFailed } = this.ctx.hooks
+    const span = this.spans.get(id)
+    this.spans.delete(id)
+    if (outcome.ok) span?.end("completed")
+    else span?.end(failedAttemptEvent(view) === "JobRetrying" ? "retrying" : "failed", outcome.error)
     if (outcome.ok) {
       const result = outcome.result
       this.decide(

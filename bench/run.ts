@@ -24,7 +24,14 @@ import { PEERS, WORKLOADS, type WorkloadDef } from "./lib/workloads.ts"
 import { fmt } from "./lib/svg.ts"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
-const childPath = fileURLToPath(new URL("./lib/child.ts", import.meta.url))
+/**
+ * The child: plain JavaScript when `npm run bench` compiled it (BENCH_CHILD, a bundle beside
+ * these sources), so a child's RSS and start-up are what a user's process would show, not
+ * tsx's; else the TypeScript source through tsx (`tsx bench/run.ts` by hand).
+ */
+const childPath = process.env.BENCH_CHILD ?? fileURLToPath(new URL("./lib/child.ts", import.meta.url))
+/** `--import tsx` only for a TypeScript child. */
+const childRunner = (path: string): Array<string> => (path.endsWith(".ts") ? ["--import", "tsx"] : [])
 
 // ───────────────────────── arguments ─────────────────────────
 function parseArgs(argv: string[]) {
@@ -101,7 +108,7 @@ function runChild(
     const t0 = performance.now()
     const child = fork(childPath, [], {
       cwd: root,
-      execArgv: ["--import", "tsx", "--expose-gc", ...execArgv],
+      execArgv: [...childRunner(childPath), "--expose-gc", ...execArgv],
       stdio: ["ignore", fd, fd, "ipc"],
       env: { ...process.env, NODE_OPTIONS: "" },
     })

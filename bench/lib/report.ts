@@ -447,7 +447,7 @@ export function renderResultsMd(r: ResultsFile, files: { svg: string; json: stri
   }
 
   L.push("## Method notes", "")
-  L.push(`- Every repetition is a fresh \`node --import tsx --expose-gc bench/lib/child.ts\` process; a child that runs longer than ${Math.round(r.meta.childTimeoutMs / 1000)} s is killed (SIGKILL) and recorded as \`timeout\`, then a separate cleanup child removes what it left behind.`)
+  L.push(`- Every repetition is a fresh \`node --expose-gc\` process running the harness's child compiled to JavaScript (\`bench/.build/child.mjs\`, jobledger from its compiled \`dist/\`), as a user's process would; a child that runs longer than ${Math.round(r.meta.childTimeoutMs / 1000)} s is killed (SIGKILL) and recorded as \`timeout\`, then a separate cleanup child removes what it left behind.`)
   L.push("- Repetitions are interleaved across peers (rep 1 of every peer, then rep 2, …) so slow drift of the machine affects all peers alike.")
   L.push("- Timers use `performance.now()`; latency timestamps use `performance.timeOrigin + performance.now()`.")
   for (const n of r.meta.notes) L.push(`- ${n}`)

@@ -123,9 +123,10 @@ export interface Peer {
  * measurement (its `extra.jobId` is the job's id).
  */
 export function addJobInFreshProducer(ctx: RunContext, peer: string, probeId: string): Promise<Measurement> {
-  const entry = fileURLToPath(new URL("../lib/probe-source.ts", import.meta.url))
+  // compiled by `npm run bench` like the child (BENCH_PROBE), else the source through tsx
+  const entry = process.env.BENCH_PROBE ?? fileURLToPath(new URL("../lib/probe-source.ts", import.meta.url))
   return new Promise((resolve, reject) => {
-    const child = fork(entry, [], { execArgv: ["--import", "tsx", "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, NODE_OPTIONS: "" } })
+    const child = fork(entry, [], { execArgv: [...(entry.endsWith(".ts") ? ["--import", "tsx"] : []), "--expose-gc"], stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, NODE_OPTIONS: "" } })
     let reply: { ok: true; measurement: Measurement } | { ok: false; error: string } | undefined
     const timer = setTimeout(() => child.kill("SIGKILL"), Math.max(1_000, ctx.msLeft()))
     child.on("message", (m) => (reply = m as typeof reply))

@@ -19,7 +19,7 @@
 import { run } from "./run.ts"
 import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
-import { randomUUID } from "node:crypto"
+import { newJobId } from "./job-id.ts"
 import type { CommandBody } from "../machines/schema.ts"
 import { addJobRecord, commandRecord } from "./command-record.ts"
 import type { JobView } from "../projections/job-view.ts"
@@ -448,7 +448,7 @@ export class JobQueue<Data = any> extends EventEmitter {
         jobs.push(toJob(existing))
         continue // idempotent add: the job with this id already exists
       }
-      const added = addJobRecord(this.name, input, input.jobId ?? randomUUID(), now, this.options.policy.attempts, known?.queuePaused ?? false, trace)
+      const added = addJobRecord(this.name, input, input.jobId ?? newJobId(now), now, this.options.policy.attempts, known?.queuePaused ?? false, trace)
       records.push(added.record)
       jobs.push(added.job as Job<Data>)
     }

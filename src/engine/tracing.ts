@@ -34,24 +34,22 @@ export interface AttemptSpan {
   readonly end: (outcome: AttemptOutcome, error?: { readonly name?: string; readonly message: string }) => void
 }
 
+const NOT_RECORDING: AttemptSpan = Object.freeze({ run: <A>(f: () => A): A => f(), end: () => {} })
+
 /** The span of one handler attempt of `job`, a child of the context it was added in. */
 export const startAttemptSpan = (queue: string, job: JobView): AttemptSpan => {
   const parent = job.trace === undefined ? ROOT_CONTEXT : propagation.extract(ROOT_CONTEXT, job.trace)
-  const span: Span = trace.getTracer(TRACER).startSpan(
-    `process ${queue}`,
-    {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        "messaging.system": "jobledger",
-        "messaging.operation.type": "process",
-        "messaging.destination.name": queue,
-        "messaging.message.id": job.id,
-        "jobledger.job.name": job.name,
-        "jobledger.job.attempt": job.attemptsMade
-      }
-    },
-    parent
-  )
+  const span: Span = trace.getTracer(TRACER).startSpan(`process ${queue}`, { kind: SpanKind.CONSUMER }, parent)
+  // without an SDK (and nothing to pass on) the span is a no-op: skip what every job would pay for
+  if (!span.isRecording() && job.trace === undefined) return NOT_RECORDING
+  span.setAttributes({
+    "messaging.system": "jobledger",
+    "messaging.operation.type": "process",
+    "messaging.destination.name": queue,
+    "messaging.message.id": job.id,
+    "jobledger.job.name": job.name,
+    "jobledger.job.attempt": job.attemptsMade
+  })
   const active = trace.setSpan(parent, span)
   let ended = false
   return {

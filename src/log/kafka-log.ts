@@ -384,6 +384,7 @@ const open = async (brokers: ReadonlyArray<string>, options: KafkaLogOptions) =>
     url,
     ensureTopic: (topic, partitions) => attempt(`creating topic ${topic}`, () => ensureTopic(topic, partitions)),
     partitionCount: (topic) => attempt(`looking up topic ${topic}`, () => existingPartitions(topic)),
+    listTopics: () => attempt("listing topics", () => admin.listTopics()),
     append: (topic, records) =>
       records.length === 0
         ? Effect.void

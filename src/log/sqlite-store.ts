@@ -86,6 +86,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
   const db = opened
 
   const topicPartitions = db.prepare<[string], { partitions: number }>("SELECT partitions FROM topics WHERE name = ?")
+  const selectTopics = db.prepare<[], string>("SELECT name FROM topics ORDER BY name").pluck()
   const insertTopic = db.prepare("INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)")
   const nextOffset = db.prepare<[string, number], { next: number }>(
     "SELECT coalesce(max(offset) + 1, 0) AS next FROM records WHERE topic = ? AND partition = ?"
@@ -190,6 +191,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
       return partitionCount(topic)
     },
     partitionCount: (topic) => topicPartitions.get(topic)?.partitions,
+    listTopics: () => selectTopics.all(),
     appendAll: (appends, now) => appendAllTx.immediate(appends, now),
     read: (topic, partition, from, max) =>
       readRange.all(topic, partition, from, max).map(([offset, key, value, ts]): LogRecord => ({ topic, partition, offset, key, value, timestamp: ts })),

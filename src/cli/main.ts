@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { DEFAULT_LOG_URL, resolveLogUrl } from "../log/log-url.ts"
 import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
 import { add, addBulk } from "./commands/add.ts"
+import { dashboard } from "./commands/dashboard.ts"
 import { pause, resume, retry } from "./commands/control.ts"
 import { engine } from "./commands/engine.ts"
 import { job, jobs, stats } from "./commands/inspect.ts"
@@ -19,7 +20,8 @@ const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
   ["Add jobs", [add, addBulk]],
   ["Read a queue (from its log, in any process)", [stats, jobs, job]],
   ["Control (appended to the log; the queue's engine applies them)", [retry, pause, resume]],
-  ["Audit", [replay]]
+  ["Audit", [replay]],
+  ["Watch (a web dashboard and Prometheus metrics)", [dashboard]]
 ]
 
 export const COMMANDS: ReadonlyArray<CommandSpec> = GROUPS.flatMap(([, commands]) => commands)

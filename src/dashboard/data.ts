@@ -16,12 +16,45 @@ import { topicsOf } from "../log/event-log.ts"
 import { toJob } from "../job.ts"
 import type { LogReaders, QueueReader } from "../metrics/log-readers.ts"
 import type { SeriesSnapshot } from "../metrics/series.ts"
-import { replayFromLog } from "../read/replay.ts"
+import { replayFromLog, type ReplayedEvent } from "../read/replay.ts"
 import { run } from "../run.ts"
 import type { Job, QueueStats } from "../types.ts"
-import { jobReport, jobReportByLookup, type JobReport, type ReplayBound } from "../cli/timeline.ts"
+import { buildTimeline, jobReport, jobReportByLookup, type JobReport, queueEventsAfter, type ReplayBound } from "../cli/timeline.ts"
+import { PartitionState } from "../../projections/partition-state.ts"
+import { DEFAULT_RETENTION, KEEP_ALL } from "../../projections/retention.ts"
+import type { EventLogService } from "../log/event-log.ts"
 import { notFound } from "./http.ts"
 import { type JobsPage, matches, pageOfJobs, summaryOf, type JobSummary } from "./jobs-page.ts"
+
+/**
+ * The job `jobId` as of `bound`, from the events of it a replay kept (`replay.timeline`, cut
+ * exactly where the replay stopped) and its partition's queue events up to the same bound,
+ * found by index (the last one before the job gives the pause flag it starts under). The same
+ * view and timeline `jobReport` gives from a replay that keeps every job.
+ */
+export const jobAsOf = async (
+  log: EventLogService,
+  queue: string,
+  jobId: string,
+  own: ReadonlyArray<ReplayedEvent>,
+  bound: ReplayBound
+): Promise<JobReport | undefined> => {
+  const first = own.find((e) => e.envelope.jobId === jobId)
+  if (first === undefined || log.recordsByKey === undefined) return undefined
+  const before: Array<ReplayedEvent> = []
+  for (const r of await run(log.recordsByKey(topicsOf(queue).events, null))) {
+    if (r.partition !== first.partition || r.offset >= first.offset) continue
+    const decoded = decodeEvent(r.value)
+    if (decoded.ok && decoded.value.jobId === null) before.push({ partition: r.partition, offset: r.offset, envelope: decoded.value })
+  }
+  const after = await queueEventsAfter(log, queue, first, bound)
+  const events = [...before.slice(-1), ...own.filter((e) => e.partition === first.partition), ...after].sort((a, b) => a.offset - b.offset)
+  const state = new PartitionState(KEEP_ALL)
+  for (const e of events) state.apply(e.envelope)
+  const view = state.get(jobId)
+  const timeline = buildTimeline(jobId, [...own, ...after])
+  return view === undefined || timeline === undefined ? undefined : { job: toJob(view), timeline }
+}
 
 /** At most this many verify problems are sent (the count says how many there are). */
 const MAX_ISSUES = 500
@@ -129,10 +162,21 @@ export class DashboardData {
   /** The queue (and `job`) as of `bound`, what `jobledger replay --until … [--job …] [--verify]` computes. */
   async replay(name: string, bound: ReplayBound, options: { readonly job?: string; readonly verify?: boolean }): Promise<ReplayAnswer> {
     await this.reader(name)
+    // with an index, the job's view is folded from its own events (the replay keeps those),
+    // so the replay itself may let finished jobs go: memory follows live jobs, not history
+    const indexed = this.log.recordsByKey !== undefined
     return this.exclusive(async () => {
       const started = Date.now()
-      const replay = await replayFromLog(this.log, name, { ...bound, ...(options.job === undefined ? {} : { jobId: options.job }), ...(options.verify === true ? { verify: true } : {}) })
-      const job = options.job === undefined ? undefined : ((await jobReport(this.log, name, options.job, replay, bound)) ?? null)
+      const replay = await replayFromLog(this.log, name, {
+        ...bound,
+        ...(options.job === undefined ? {} : { jobId: options.job }),
+        ...(options.verify === true ? { verify: true } : {}),
+        ...(indexed ? { retention: DEFAULT_RETENTION } : {})
+      })
+      const job =
+        options.job === undefined
+          ? undefined
+          : ((indexed ? await jobAsOf(this.log, name, options.job, replay.timeline, bound) : await jobReport(this.log, name, options.job, replay, bound)) ?? null)
       const verify = replay.verify
       return {
         queue: name,

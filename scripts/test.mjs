@@ -7,6 +7,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { dirname, join } from "node:path"
+import { ensureChromium } from "./ensure-chromium.mjs"
 import { withKafka } from "./with-kafka.mjs"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
@@ -15,6 +16,11 @@ const bin = (name) => join(root, "node_modules", ".bin", name)
 console.log("\n== typecheck (tsc --noEmit)")
 const tsc = spawnSync(bin("tsc"), ["--noEmit", "-p", root], { stdio: "inherit" })
 if (tsc.status !== 0) process.exit(tsc.status ?? 1)
+
+// the dashboard's browser test drives Debian's chromium: installed here when missing (as root)
+console.log("\n== browser for the dashboard test")
+const browser = ensureChromium()
+console.log(browser.path !== undefined ? `chromium: ${browser.path}` : `!!! no browser: ${browser.reason} — the dashboard's browser test will be SKIPPED`)
 
 console.log("\n== build (npm run build)")
 const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" })

@@ -26,3 +26,5 @@ export type {
   RetryOptions
 } from "./types.ts"
 export type { KafkaOptions, KafkaSaslOptions, KafkaTlsOptions } from "./log/kafka-options.ts"
+export { createDashboard, type Dashboard, type DashboardAuth, type DashboardOptions } from "./dashboard/dashboard.ts"
+export { metrics, type MetricsOptions, type QueueMetrics } from "./metrics/metrics.ts"

@@ -8,6 +8,7 @@ import { scrub } from "../log/secrets.ts"
 import { type CommandSpec, commandHelp, parseCommand, synopsis } from "./args.ts"
 import { add, addBulk } from "./commands/add.ts"
 import { cancel, pause, remove, resume, retry } from "./commands/control.ts"
+import { dashboard } from "./commands/dashboard.ts"
 import { schedule } from "./commands/schedule.ts"
 import { engine } from "./commands/engine.ts"
 import { job, jobs, stats } from "./commands/inspect.ts"
@@ -22,7 +23,8 @@ const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
   ["Add jobs", [add, addBulk]],
   ["Read a queue (from its log, in any process)", [stats, jobs, job]],
   ["Control (appended to the log; the queue's engine applies them)", [retry, remove, cancel, pause, resume, schedule]],
-  ["Audit", [replay]]
+  ["Audit", [replay]],
+  ["Watch (a web dashboard and Prometheus metrics)", [dashboard]]
 ]
 
 export const COMMANDS: ReadonlyArray<CommandSpec> = GROUPS.flatMap(([, commands]) => commands)

@@ -115,6 +115,8 @@ export interface EventLogService {
    * anything: readers (replay, audits) use it so a mistyped queue name leaves no topic behind.
    */
   readonly partitionCount: (topic: string) => Effect.Effect<number | undefined, LogError>
+  /** The names of every topic on the log (never creates anything): how readers find the queues. */
+  readonly listTopics: () => Effect.Effect<ReadonlyArray<string>, LogError>
   /** Appends durably; records keep their order within a partition. */
   readonly append: (topic: string, records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, LogError>
   /** Up to `max` records of a partition starting at `from` (fewer at the end). */

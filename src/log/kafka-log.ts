@@ -391,6 +391,7 @@ const open = async (connection: KafkaConnection, options: KafkaLogOptions) => {
     url,
     ensureTopic: (topic, partitions) => attempt(`creating topic ${topic}`, () => ensureTopic(topic, partitions)),
     partitionCount: (topic) => attempt(`looking up topic ${topic}`, () => existingPartitions(topic)),
+    listTopics: () => attempt("listing topics", () => admin.listTopics()),
     append: (topic, records) =>
       records.length === 0
         ? Effect.void

@@ -334,6 +334,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     url,
     ensureTopic: (topic, partitions) => attempt(() => store.ensureTopic(topic, partitions)),
     partitionCount: (topic) => attempt(() => store.partitionCount(topic)),
+    listTopics: () => attempt(() => store.listTopics()),
     append,
     read: (topic, partition, from, max) => attempt(() => store.read(topic, partition, from, max)),
     endOffset: (topic, partition) =>

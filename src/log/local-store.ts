@@ -26,6 +26,8 @@ export interface LocalStore {
   ensureTopic(topic: string, partitions: number): number
   /** Partition count of a topic, `undefined` when missing (never creates it). */
   partitionCount(topic: string): number | undefined
+  /** The names of every topic. */
+  listTopics(): ReadonlyArray<string>
   /** Appends all in one transaction; returns the stored records in append order. */
   appendAll(appends: ReadonlyArray<PendingAppend>, now: number): ReadonlyArray<LogRecord>
   read(topic: string, partition: number, from: number, max: number): ReadonlyArray<LogRecord>

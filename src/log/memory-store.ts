@@ -54,6 +54,7 @@ export const openMemoryStore = (): LocalStore => {
       return partitions
     },
     partitionCount: (topic) => topics.get(topic)?.length,
+    listTopics: () => [...topics.keys()].sort(),
     appendAll,
     read: (topic, partition, from, max) => (partitionsOf(topic)[partition] ?? []).slice(from, from + max),
     endOffset: (topic, partition) => (partitionsOf(topic)[partition] ?? []).length,

@@ -86,6 +86,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
   const db = opened
 
   const topicPartitions = db.prepare<[string], { partitions: number }>("SELECT partitions FROM topics WHERE name = ?")
+  const selectTopics = db.prepare<[], string>("SELECT name FROM topics ORDER BY name").pluck()
   const insertTopic = db.prepare("INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)")
   const nextOffset = db.prepare<[string, number], { next: number }>(
     "SELECT coalesce(max(offset) + 1, 0) AS next FROM records WHERE topic = ? AND partition = ?"
@@ -118,11 +119,13 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     "INSERT INTO snapshots (topic, partition, offset, data) VALUES (?, ?, ?, ?) ON CONFLICT (topic, partition) DO UPDATE SET offset = excluded.offset, data = excluded.data"
   )
   type KeyedRow = [partition: number, offset: number, key: string | null, value: string, ts: number]
+  // INDEXED BY: without statistics SQLite prefers the primary key for the ORDER BY and scans
+  // the whole topic (measured at 300,000 events: 120 ms per lookup, 0.06 ms with the index)
   const selectByKey = db
-    .prepare<[string, string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key = ? ORDER BY partition, offset")
+    .prepare<[string, string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records INDEXED BY records_by_key WHERE topic = ? AND key = ? ORDER BY partition, offset")
     .raw()
   const selectWithoutKey = db
-    .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
+    .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records INDEXED BY records_by_key WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
     .raw()
 
   const partitionCount = (topic: string): number => {
@@ -192,6 +195,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
       return partitionCount(topic)
     },
     partitionCount: (topic) => topicPartitions.get(topic)?.partitions,
+    listTopics: () => selectTopics.all(),
     appendAll: (appends, now) => appendAllTx.immediate(appends, now),
     read: (topic, partition, from, max) =>
       readRange.all(topic, partition, from, max).map(([offset, key, value, ts]): LogRecord => ({ topic, partition, offset, key, value, timestamp: ts })),

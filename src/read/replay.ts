@@ -8,7 +8,7 @@
 import { ManagedRuntime } from "effect"
 import type { EventEnvelope } from "../../machines/schema.ts"
 import { QueueState } from "../../projections/queue-state.ts"
-import { KEEP_ALL } from "../../projections/retention.ts"
+import { KEEP_ALL, type Retention } from "../../projections/retention.ts"
 import { type VerifyReport, verifyEvents } from "../../projections/verify.ts"
 import { decodeEvent } from "../codec.ts"
 import { EventLog, type EventLogService, topicsOf } from "../log/event-log.ts"
@@ -25,6 +25,8 @@ export interface ReplayOptions {
   readonly untilTime?: number
   /** Only this job's events are kept for its timeline (the projection still sees all). */
   readonly jobId?: string
+  /** Which finished jobs the projection keeps (default: all of them); counts stay exact either way. */
+  readonly retention?: Retention
   /** Called every few thousand events with (events so far, total end offsets). */
   readonly onProgress?: (done: number, total: number) => void
 }
@@ -39,7 +41,7 @@ export interface ReplayResult {
   readonly events: number
   readonly partitions: number
   readonly stats: QueueStats
-  /** Every job of the queue as of the replay's end (replay keeps finished jobs too). */
+  /** Every job of the queue as of the replay's end (finished ones too, unless `retention` let them go). */
   readonly projection: QueueState
   /** Records that did not decode, with their offsets. */
   readonly undecodable: ReadonlyArray<{ partition: number; offset: number; reason: string }>
@@ -75,7 +77,7 @@ export const replayFromLog = async (
   const ends: Array<number> = []
   for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
   const total = ends.reduce((a, b) => a + b, 0)
-  const projection = new QueueState(partitions, KEEP_ALL)
+  const projection = new QueueState(partitions, options.retention ?? KEEP_ALL)
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
   const timeline: Array<ReplayedEvent> = []
   const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []

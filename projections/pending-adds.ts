@@ -28,24 +28,7 @@ export class PendingAdds {
   /** Records an AddJob command (found on `partition`) for a job the queue state does not hold. */
   add(command: CommandEnvelope & { readonly jobId: string }, body: AddJob, maxAttempts: number, partition: number): void {
     if (this.views.has(command.jobId)) return // idempotent: the first command wins
-    const runAt = command.time + body.delay
-    const view: JobView = {
-      id: command.jobId,
-      queue: command.queue,
-      name: body.name,
-      data: body.data,
-      priority: body.priority,
-      createdAt: command.time,
-      updatedAt: command.time,
-      runAt,
-      state: startStateOf({ runAt, queuePaused: false }, command.time),
-      attemptsMade: 0,
-      maxAttempts,
-      stalledCount: 0,
-      queuePaused: false,
-      seq: -1,
-      ...(body.metadata === undefined ? {} : { metadata: body.metadata })
-    }
+    const view = pendingView(command, body, maxAttempts)
     this.views.set(command.jobId, { view, partition })
   }
 
@@ -72,6 +55,31 @@ export class PendingAdds {
     let stats = emptyStats
     for (const { view, partition } of this.views.values()) stats = evolveStats(stats, undefined, shown(view, pausedOf(partition)).state)
     return stats
+  }
+}
+
+/**
+ * The view of a job asked for by `command` and not yet accepted: as the machine will start
+ * it (on a queue that is not paused), before any event (`seq` -1).
+ */
+export const pendingView = (command: CommandEnvelope & { readonly jobId: string }, body: AddJob, maxAttempts: number): JobView => {
+  const runAt = command.time + body.delay
+  return {
+    id: command.jobId,
+    queue: command.queue,
+    name: body.name,
+    data: body.data,
+    priority: body.priority,
+    createdAt: command.time,
+    updatedAt: command.time,
+    runAt,
+    state: startStateOf({ runAt, queuePaused: false }, command.time),
+    attemptsMade: 0,
+    maxAttempts,
+    stalledCount: 0,
+    queuePaused: false,
+    seq: -1,
+    ...(body.metadata === undefined ? {} : { metadata: body.metadata })
   }
 }
 

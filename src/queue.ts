@@ -355,7 +355,11 @@ export class JobQueue<Data = any> extends EventEmitter {
     } catch (e) {
       throw this.asQueueError(e)
     }
-    await readModel.caughtUp()
+    try {
+      await readModel.caughtUp()
+    } catch (e) {
+      throw this.asQueueError(e)
+    }
     return readModel
   }
 
@@ -434,8 +438,9 @@ export class JobQueue<Data = any> extends EventEmitter {
       }
     })
     await this.openedOrThrow()
-    // the pause flag, where this process knows it without opening anything
-    const known = this.readModelOpening === undefined ? undefined : await this.readModel()
+    // the pause flag, where this process knows it without opening or waiting for anything
+    // (an add never depends on a read model: it must not fail or wait because one cannot catch up)
+    const known = this.readModelOpening === undefined ? undefined : await this.readModelOpening.catch(() => undefined)
     const now = Date.now()
     // the caller's trace context, taken before any await of ours could lose it
     const trace = traceAtCall

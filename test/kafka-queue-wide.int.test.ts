@@ -4,20 +4,12 @@
  * (a listener sees `resumed` before the `active` of a job the resume released).
  */
 import { afterEach, describe, expect, it } from "vitest"
+import { maxInAnyWindow } from "./support/windows.ts"
 import { type Job, JobQueue } from "../src/index.ts"
 import { engineGroupOf, topicsOf } from "../src/log/event-log.ts"
 import { kafkaBrokers, uniqueQueue, until } from "./support/backends.ts"
 import { eventsOf, groupMembers, kafkaBrokerList } from "./support/kafka.ts"
 
-const maxInAnyWindow = (starts: ReadonlyArray<number>, duration: number): number => {
-  const sorted = [...starts].sort((a, b) => a - b)
-  let best = 0
-  for (let i = 0, j = 0; j < sorted.length; j++) {
-    while (sorted[j]! - sorted[i]! >= duration) i++
-    best = Math.max(best, j - i + 1)
-  }
-  return best
-}
 
 describe.skipIf(kafkaBrokers === undefined)("the queue as a whole on Kafka", () => {
   const queues: Array<JobQueue> = []

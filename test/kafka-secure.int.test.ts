@@ -26,6 +26,7 @@ import { inspect } from "node:util"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { InvalidOptionError, type Job, JobQueue, type KafkaOptions, type QueueOptions, QueueLogError } from "../src/index.ts"
 import { uniqueQueue, until } from "./support/backends.ts"
+import { runToEnd } from "./support/children.ts"
 import { acquireSecureBroker, type SecureBroker, secureSkipReason } from "./support/secure-kafka.ts"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
@@ -296,26 +297,12 @@ describeSecure(`Kafka over SASL_SSL and mTLS (a real secured broker)${secureSkip
       for (const k of ["JOBLEDGER_LOG", "JOBLEDGER_DEBUG", "JOBLEDGER_KAFKA_USERNAME", "JOBLEDGER_KAFKA_PASSWORD"]) if (!(k in extra)) delete env[k]
       return env
     }
-    const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> =>
-      new Promise((resolve, reject) => {
-        const t0 = Date.now()
-        const child = spawn(process.execPath, [BIN, ...args], { cwd: WORK, env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
-        let stdout = ""
-        let stderr = ""
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-        const timer = setTimeout(() => {
-          child.kill("SIGKILL")
-          reject(new Error(`jobledger ${args.join(" ")} did not exit in time; stderr: ${stderr}`))
-        }, CLI_TIMEOUT_MS)
-        child.on("error", reject)
-        child.on("close", (code) => {
-          clearTimeout(timer)
-          capture(`jobledger ${args[0]} stdout`, stdout)
-          capture(`jobledger ${args[0]} stderr`, stderr)
-          resolve({ code, stdout, stderr, ms: Date.now() - t0 })
-        })
-      })
+    const cli = async (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Run> => {
+      const r = await runToEnd(process.execPath, [BIN, ...args], { cwd: WORK, env: childEnv(env), timeoutMs: CLI_TIMEOUT_MS })
+      capture(`jobledger ${args[0]} stdout`, r.stdout)
+      capture(`jobledger ${args[0]} stderr`, r.stderr)
+      return r
+    }
     let engine: ChildProcess | undefined
     let engineStderr = ""
     afterAll(async () => {

@@ -6,6 +6,7 @@
  */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { maxInAnyWindow } from "./support/windows.ts"
 import { QueueShareLimiter } from "../src/engine/limiter.ts"
 
 /** Every engine tries to start at each of its attempt times; returns each one's start times. */
@@ -19,15 +20,6 @@ const simulate = (max: number, duration: number, owners: ReadonlyArray<ReadonlyA
   return engines.map((e) => e.starts)
 }
 
-const maxInAnyWindow = (starts: ReadonlyArray<number>, duration: number): number => {
-  const sorted = [...starts].sort((a, b) => a - b)
-  let best = 0
-  for (let i = 0, j = 0; j < sorted.length; j++) {
-    while (sorted[j]! - sorted[i]! >= duration) i++
-    best = Math.max(best, j - i + 1)
-  }
-  return best
-}
 
 /** Partitions 0..total-1 dealt to 1..4 engines, each getting at least one (a permutation cut into runs). */
 const ownership = fc.integer({ min: 1, max: 8 }).chain((total) =>

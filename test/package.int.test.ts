@@ -22,6 +22,7 @@ import { delimiter, join, relative, sep } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaBrokers, uniqueQueue } from "./support/backends.ts"
+import { runToEnd } from "./support/children.ts"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
 const FIXTURES = join(ROOT, "test", "fixtures", "package")
@@ -66,22 +67,7 @@ const userEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
 
 /** Runs a command to completion (killed after `timeoutMs`). */
 const run = (command: string, args: ReadonlyArray<string>, cwd: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Run> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: options.env ?? userEnv(), stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`${command} ${args.join(" ")} (in ${cwd}) did not exit within ${options.timeoutMs ?? RUN_TIMEOUT_MS} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
-    }, options.timeoutMs ?? RUN_TIMEOUT_MS)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
+  runToEnd(command, args, { cwd, env: options.env ?? userEnv(), timeoutMs: options.timeoutMs ?? RUN_TIMEOUT_MS })
 
 /** A command that must succeed: its output, or an error with everything it printed. */
 const ok = async (command: string, args: ReadonlyArray<string>, cwd: string, options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) => {

@@ -7,7 +7,7 @@
  * `waiting` until its next event (pause and resume are queue events, not the job's).
  */
 import type { JobEventEnvelope } from "../../machines/schema.ts"
-import { startStateOf } from "../../machines/job-machine.ts"
+import { pendingView } from "../../projections/pending-adds.ts"
 import { evolveJobView, type JobView } from "../../projections/job-view.ts"
 import { decodeCommand, decodeEvent } from "../codec.ts"
 import { type EventLogService, topicsOf } from "../log/event-log.ts"
@@ -34,26 +34,9 @@ export const lookUpJob = async (log: EventLogService, queue: string, jobId: stri
   for (const record of await run(byKey(topics.commands, jobId))) {
     const decoded = decodeCommand(record.value)
     if (!decoded.ok || decoded.value.jobId !== jobId || decoded.value.queue !== queue) continue
-    const { body, time } = decoded.value
+    const { body } = decoded.value
     if (body._tag !== "AddJob") continue
-    const runAt = time + body.delay
-    return {
-      id: jobId,
-      queue,
-      name: body.name,
-      data: body.data,
-      priority: body.priority,
-      createdAt: time,
-      updatedAt: time,
-      runAt,
-      state: startStateOf({ runAt, queuePaused: false }, time),
-      attemptsMade: 0,
-      maxAttempts,
-      stalledCount: 0,
-      queuePaused: false,
-      seq: -1,
-      ...(body.metadata === undefined ? {} : { metadata: body.metadata })
-    }
+    return pendingView({ ...decoded.value, jobId }, body, maxAttempts)
   }
   return undefined
 }

@@ -50,3 +50,40 @@ export const killHard = async (child: Child) => {
   child.proc.kill("SIGKILL")
   await child.exited
 }
+
+/** A process run to its end. */
+export interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly ms: number
+}
+
+/**
+ * Runs `command args…` to its end and collects its output; rejects (after killing it) when
+ * it has not exited within `timeoutMs`. `input` is written to its stdin (closed either way).
+ */
+export const runToEnd = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env: NodeJS.ProcessEnv; readonly timeoutMs: number; readonly input?: string }
+): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    const started = Date.now()
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`${command} ${args.join(" ")} (in ${options.cwd}) did not exit within ${options.timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`))
+    }, options.timeoutMs)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started })
+    })
+    child.stdin.end(options.input ?? "")
+  })

@@ -38,6 +38,7 @@ import { type Change, ReadModel } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
 import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
+import { type FollowingStore, isFollowingStore, type StoreFollower } from "./stores/following.ts"
 import type { Job, JobHandler, JobOptions, QueueHooks, QueueOptions, QueueStats, QueueStore } from "./types.ts"
 
 /** Partitions of a queue's topics when created on Kafka (local logs use one). */
@@ -79,6 +80,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private closing: Promise<void> | undefined
   /** Releases this queue's use of the process-wide unhandled-rejection listener. */
   private releaseRejections: (() => void) | undefined
+  /** A store that follows the log itself (FollowingStore): its subscription, stopped on close. */
+  private following: Promise<StoreFollower | undefined> | undefined
 
   constructor(name: string, options?: QueueOptions<Data>) {
     super()
@@ -104,8 +107,10 @@ export class JobQueue<Data = any> extends EventEmitter {
     this.on("newListener", (event: string | symbol) => {
       if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
     })
-    // a custom store is fed by the read model, whether or not this process reads it
-    if (this.options.store !== undefined) this.openReadModelSoon()
+    // a custom store is fed by the read model, whether or not this process reads it —
+    // unless it follows the log itself, from positions of its own
+    if (isFollowingStore(this.options.store)) this.following = this.followInStore(this.options.store)
+    else if (this.options.store !== undefined) this.openReadModelSoon()
   }
 
   /** The log URL this queue uses. */
@@ -208,7 +213,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   private openReadModel(): Promise<ReadModel> {
     this.readModelOpening ??= this.openedOrThrow().then(({ log, partitions }) => {
       const topics = topicsOf(this.name)
-      const sink = this.options.store
+      const sink = isFollowingStore(this.options.store) ? undefined : this.options.store
       return ReadModel.open({
         log,
         queue: this.name,
@@ -267,6 +272,17 @@ export class JobQueue<Data = any> extends EventEmitter {
       if (held !== undefined) return held
     }
     return canLookUp(log) ? lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
+  }
+
+  /** Hands the open log to a following store (its failure to start is reported). */
+  private followInStore(store: FollowingStore): Promise<StoreFollower | undefined> {
+    const started = this.openedOrThrow().then(({ log, partitions }) =>
+      store.follow({ log, queue: this.name, topics: topicsOf(this.name), partitions, report: (e) => this.report(e) })
+    )
+    return started.catch((e) => {
+      this.report(e)
+      return undefined
+    })
   }
 
   private async startEngine(): Promise<Engine | undefined> {
@@ -402,6 +418,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     const engine = await this.engine?.catch(() => undefined)
     await engine?.close(graceMs)
     this.releaseRejections?.()
+    await (await this.following)?.stop().catch((e) => this.report(e))
     const readModel = await this.readModelOpening?.catch(() => undefined)
     await readModel?.close()
     await this.runtime.dispose()

@@ -274,13 +274,12 @@ export class JobQueue<Data = any> extends EventEmitter {
     return canLookUp(log) ? lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
   }
 
-  /** Hands the open log to a following store (its failure to start is reported). */
+  /** Hands a following store the log (once open); its failure to start is reported, unless the log itself failed (reported already). */
   private followInStore(store: FollowingStore): Promise<StoreFollower | undefined> {
-    const started = this.openedOrThrow().then(({ log, partitions }) =>
-      store.follow({ log, queue: this.name, topics: topicsOf(this.name), partitions, report: (e) => this.report(e) })
-    )
-    return started.catch((e) => {
-      this.report(e)
+    const opened = this.opened.then(({ log, partitions }) => ({ log, partitions }))
+    opened.catch(() => undefined) // reported by the constructor
+    return store.follow({ queue: this.name, topics: topicsOf(this.name), opened, report: (e) => this.report(e) }).catch(async (e) => {
+      if (await opened.then(() => true, () => false)) this.report(e)
       return undefined
     })
   }

@@ -103,7 +103,7 @@ describe.skipIf(pgSkipReason !== undefined)("Postgres store fold (random legal l
     await run(log.ensureTopic(topics.events, 1))
     const append = (events: ReadonlyArray<EventEnvelope>) =>
       run(log.append(topics.events, events.map((e) => ({ key: e.jobId, value: JSON.stringify({ ...e, queue }), partition: 0 }))))
-    return { queue, topics, append, source: (over: Partial<{ log: EventLogService }> = {}) => ({ log, queue, topics, partitions: 1, report, ...over }) }
+    return { queue, topics, append, source: (over: Partial<{ log: EventLogService }> = {}) => ({ queue, topics, opened: Promise.resolve({ log, partitions: 1, ...over }), report }) }
   }
 
   const tableOf = async (store: PostgresQueueStore, queue: string) => {

@@ -8,8 +8,10 @@
  * miss an event, whatever the snapshots and retention do.
  *
  * Contract, as `JobQueue` relies on it:
- * - `JobQueue` calls `follow(source)` once, after its log is open, instead of feeding the
- *   store's `enqueue`/`update` (which it then never calls).
+ * - `JobQueue` calls `follow(source)` once, in its constructor, instead of feeding the
+ *   store's `enqueue`/`update` (which it then never calls). The log comes as a promise
+ *   (`opened`): from that call on the store knows its queue and that it is being followed,
+ *   so a query made right after `new JobQueue(…)` waits for the catch-up instead of failing.
  * - `follow` resolves once following has started (not caught up); a failure to start is a
  *   rejection, reported by the queue. Problems met later are reported through
  *   `source.report`, and the follower keeps going (it retries what failed).
@@ -19,13 +21,18 @@
 import type { EventLogService, QueueTopics } from "../log/event-log.ts"
 import type { QueueStore } from "../types.ts"
 
-/** What a following store is given: the queue's open log and where its events are. */
-export interface FollowSource {
+/** The queue's log once open, and the partitions of its events topic (the same as the commands topic's). */
+export interface OpenedLog {
   readonly log: EventLogService
+  readonly partitions: number
+}
+
+/** What a following store is given: the queue, where its events are, and its log (once open). */
+export interface FollowSource {
   readonly queue: string
   readonly topics: QueueTopics
-  /** Partitions of the events topic (the same as the commands topic's). */
-  readonly partitions: number
+  /** Resolves when the queue's log is open; a rejection means it could not open (the queue reports that itself). */
+  readonly opened: Promise<OpenedLog>
   /** Problems the follower survived (the queue emits them as `error`). */
   readonly report: (error: unknown) => void
 }

@@ -19,7 +19,7 @@ import type { EventEnvelope } from "../../../machines/schema.ts"
 import { decodeEvent } from "../../codec.ts"
 import type { LogRecord } from "../../log/event-log.ts"
 import { run } from "../../run.ts"
-import type { FollowSource, StoreFollower } from "../following.ts"
+import type { FollowSource, OpenedLog, StoreFollower } from "../following.ts"
 import { foldBatch, type Held, type OffsetEvent } from "./fold.ts"
 import { isRetryablePgError, type PgPool, PostgresStoreError } from "./pg.ts"
 import { heldOf } from "./rows.ts"
@@ -58,6 +58,9 @@ export interface FollowerProgress {
   readonly next: ReadonlyArray<number>
 }
 
+/** A follow source whose log is open. */
+export type OpenSource = Omit<FollowSource, "opened"> & OpenedLog
+
 export class PostgresFollower implements StoreFollower {
   private readonly scope: Scope.CloseableScope
   private readonly applied: Array<number>
@@ -71,7 +74,7 @@ export class PostgresFollower implements StoreFollower {
   private constructor(
     private readonly pool: PgPool,
     private readonly schema: string,
-    private readonly source: FollowSource,
+    private readonly source: OpenSource,
     from: ReadonlyArray<number>,
     scope: Scope.CloseableScope
   ) {
@@ -83,7 +86,7 @@ export class PostgresFollower implements StoreFollower {
    * Reads the stored positions (creating them, or rebuilding a table written under another
    * version), checks them against the log, and follows every partition from there.
    */
-  static async start(pool: PgPool, schema: string, source: FollowSource): Promise<PostgresFollower> {
+  static async start(pool: PgPool, schema: string, source: OpenSource): Promise<PostgresFollower> {
     const { log, queue, topics, partitions, report } = source
     const from = await inTransaction(pool, async (db) => {
       let stored = await loadPositions(db, schema, queue)

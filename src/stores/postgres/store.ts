@@ -109,14 +109,17 @@ export class PostgresQueueStore<Data = any> implements FollowingStore<Data> {
     let stopped = false
     let wakeUp: (() => void) | undefined
     const start = async () => {
+      const opened = await source.opened.catch((e: unknown) => {
+        throw new PostgresStoreError(`PostgresQueueStore: the log of queue '${source.queue}' did not open: ${(e as Error)?.message ?? String(e)}`, false, { cause: e })
+      })
       await this.ready()
-      const follower = await PostgresFollower.start(await this.pool(), this.schema, source)
+      const follower = await PostgresFollower.start(await this.pool(), this.schema, { ...source, ...opened })
       this.lastFollower = follower
       if (stopped) await follower.stop()
       else this.follower = follower
     }
     const first = start()
-    // set before the first await: queries made from now on wait for the follower to start
+    // set synchronously, in JobQueue's constructor: queries made from now on wait for the follower to start
     this.followerReady = first.then(
       () => this.follower,
       () => undefined

@@ -222,73 +222,60 @@ export const loadRows = async (db: PgQueryable, schema: string, queue: string, i
   return r.rows
 }
 
-/** The columns a row is written with, as arrays (one element per row) for `unnest`. */
-const columnsOf = (rows: ReadonlyArray<Held>) => {
-  const n = rows.length
-  const cols = {
-    id: new Array<string>(n),
-    pos: new Array<number>(n),
-    life: new Array<number>(n),
-    seq: new Array<number>(n),
-    name: new Array<string>(n),
-    state: new Array<string>(n),
-    data: new Array<string | null>(n),
-    result: new Array<string | null>(n),
-    error: new Array<string | null>(n),
-    metadata: new Array<string | null>(n),
-    timeout: new Array<number | null>(n),
-    keep: new Array<string | null>(n),
-    attempts: new Array<number>(n),
-    maxAttempts: new Array<number>(n),
-    stalled: new Array<number>(n),
-    paused: new Array<boolean>(n),
-    runAt: new Array<number>(n),
-    priority: new Array<number>(n),
-    createdAt: new Array<number>(n),
-    updatedAt: new Array<number>(n)
+/**
+ * A batch's rows as one JSON parameter for `json_to_recordset` (one string built natively,
+ * parsed once by the server: a third of the client CPU of 20 array parameters). JSON
+ * columns travel as strings holding their JSON text, so that JSON `null` (a value) and an
+ * absent value (SQL NULL) stay apart, and the text is stored as it is.
+ */
+const rowsParam = (rows: ReadonlyArray<Held>): string => {
+  const out = new Array<unknown>(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const { view: v, pos, life, born } = rows[i]!
+    out[i] = {
+      i: v.id,
+      o: pos,
+      l: life,
+      s: v.seq,
+      n: v.name,
+      st: v.state,
+      // immutable within a life: sent only when the row is (re)born, else kept by the SET below
+      d: born ? jsonText(v.data) : null,
+      m: born ? jsonText(v.metadata) : null,
+      t: born ? (v.timeout ?? null) : null,
+      k: born ? jsonText(v.keep) : null,
+      r: jsonText(v.result),
+      e: jsonText(v.error),
+      am: v.attemptsMade,
+      ma: v.maxAttempts,
+      sc: v.stalledCount,
+      qp: v.queuePaused,
+      ra: v.runAt,
+      pr: v.priority,
+      ca: v.createdAt,
+      ua: v.updatedAt
+    }
   }
-  rows.forEach(({ view: v, pos, life, born }, i) => {
-    cols.id[i] = v.id
-    cols.pos[i] = pos
-    cols.life[i] = life
-    cols.seq[i] = v.seq
-    cols.name[i] = v.name
-    cols.state[i] = v.state
-    // immutable within a life: sent only when the row is (re)born, else kept by the SET below
-    cols.data[i] = born ? jsonText(v.data) : null
-    cols.metadata[i] = born ? jsonText(v.metadata) : null
-    cols.timeout[i] = born ? (v.timeout ?? null) : null
-    cols.keep[i] = born ? jsonText(v.keep) : null
-    cols.result[i] = jsonText(v.result)
-    cols.error[i] = jsonText(v.error)
-    cols.attempts[i] = v.attemptsMade
-    cols.maxAttempts[i] = v.maxAttempts
-    cols.stalled[i] = v.stalledCount
-    cols.paused[i] = v.queuePaused
-    cols.runAt[i] = v.runAt
-    cols.priority[i] = v.priority
-    cols.createdAt[i] = v.createdAt
-    cols.updatedAt[i] = v.updatedAt
-  })
-  const c = cols
-  return [c.id, c.pos, c.life, c.seq, c.name, c.state, c.data, c.result, c.error, c.metadata, c.timeout, c.keep, c.attempts, c.maxAttempts, c.stalled, c.paused, c.runAt, c.priority, c.createdAt, c.updatedAt]
+  return JSON.stringify(out)
 }
 
+const ROW_TYPES =
+  "i text, o bigint, l int, s int, n text, st text, d text, m text, t int, k text, r text, e text, am int, ma float8, sc int, qp bool, ra float8, pr float8, ca float8, ua float8"
+
 /**
- * The upsert of a batch's rows, as a CTE. A row is only overwritten by a later event of its
+ * The upsert of a batch's rows. A row is only overwritten by a later event of its
  * partition (`pos` is that event's offset), so a stale writer — a second process folding
  * the same partition, a retried batch — can never move a row backwards. Fields fixed within
  * a life (data, metadata, timeout, keep) are written only with a new `life`.
- * Parameters: $1 queue, $2 partition, then the 20 column arrays from `p`.
+ * Parameters: $1 queue, $2 partition, $p the rows (`rowsParam`).
  */
 const upsertSql = (schema: string, p: number) => {
-  const arg = (i: number, type: string) => `$${p + i}::${type}[]`
   const keepWithinLife = (col: string) => `${col} = CASE WHEN EXCLUDED.life = j.life THEN j.${col} ELSE EXCLUDED.${col} END`
   return `INSERT INTO ${q(schema)}.jobs AS j (queue, partition, id, pos, life, seq, name, state, data, result, error, metadata, timeout, keep,
       attempts_made, max_attempts, stalled_count, queue_paused, run_at, priority, created_at, updated_at)
-    SELECT $1, $2, u.* FROM unnest(${arg(0, "text")}, ${arg(1, "bigint")}, ${arg(2, "int")}, ${arg(3, "int")}, ${arg(4, "text")}, ${arg(5, "text")},
-      ${arg(6, "json")}, ${arg(7, "json")}, ${arg(8, "json")}, ${arg(9, "json")}, ${arg(10, "int")}, ${arg(11, "json")}, ${arg(12, "int")},
-      ${arg(13, "float8")}, ${arg(14, "int")}, ${arg(15, "bool")}, ${arg(16, "float8")}, ${arg(17, "float8")}, ${arg(18, "float8")}, ${arg(19, "float8")}) AS u
+    SELECT $1, $2, u.i, u.o, u.l, u.s, u.n, u.st, u.d::json, u.r::json, u.e::json, u.m::json, u.t, u.k::json,
+      u.am, u.ma, u.sc, u.qp, u.ra, u.pr, u.ca, u.ua
+    FROM json_to_recordset($${p}::json) AS u(${ROW_TYPES})
     ON CONFLICT (queue, id) DO UPDATE SET
       partition = EXCLUDED.partition, pos = EXCLUDED.pos, life = EXCLUDED.life, seq = EXCLUDED.seq, name = EXCLUDED.name,
       state = EXCLUDED.state, result = EXCLUDED.result, error = EXCLUDED.error,
@@ -302,7 +289,7 @@ const upsertSql = (schema: string, p: number) => {
 /** Writes rows changed before a queue event (see `FoldOp`). */
 export const upsertRows = async (db: PgQueryable, schema: string, queue: string, partition: number, rows: ReadonlyArray<Held>): Promise<void> => {
   if (rows.length === 0) return
-  await db.query(upsertSql(schema, 3), [queue, partition, ...columnsOf(rows)])
+  await db.query(upsertSql(schema, 3), [queue, partition, rowsParam(rows)])
 }
 
 /** A queue event on every row of the partition in `move.from`; returns how many moved. */
@@ -337,7 +324,7 @@ export const finishBatch = async (
 ): Promise<void> => {
   const s = q(schema)
   const states = (Object.keys(delta) as Array<JobStateName>).filter((k) => delta[k] !== 0)
-  // $1 queue, $2 partition, $3 states, $4 deltas, $5 next, $6 paused, $7 queue seq, $8 version, $9.. rows
+  // $1 queue, $2 partition, $3 states, $4 deltas, $5 next, $6 paused, $7 queue seq, $8 version, $9 rows
   await db.query(
     `WITH rows AS (${upsertSql(schema, 9)} RETURNING 1),
           counts AS (
@@ -347,7 +334,7 @@ export const finishBatch = async (
             RETURNING 1)
      UPDATE ${s}.positions SET next_offset = $5, queue_paused = $6, queue_seq = $7, version = $8, updated_at = now()
       WHERE queue = $1 AND partition = $2`,
-    [queue, partition, states, states.map((k) => delta[k]), position.next, position.paused, position.queueSeq, STORE_VERSION, ...columnsOf(rows)]
+    [queue, partition, states, states.map((k) => delta[k]), position.next, position.paused, position.queueSeq, STORE_VERSION, rowsParam(rows)]
   )
 }
 

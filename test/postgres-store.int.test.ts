@@ -204,6 +204,26 @@ describe.skipIf(pgSkipReason !== undefined)("PostgresQueueStore (real PostgreSQL
       expect((await readViews(pool, schema, name)).map((v) => v.name)).toEqual(["work", "work", "work"])
     })
 
+    it("a table that goes back in time under a live follower (restored from a backup) is followed again from where it stands: no gap", async () => {
+      const name = uniqueQueue("pg-rewind")
+      const schema = uniqueSchema("rewind")
+      const store = newStore({ schema })
+      const q = open(name, sqliteBackend.freshLog(), { store })
+      const errors: Array<Error> = []
+      q.on("error", (e: Error) => errors.push(e))
+      q.process("work", async (job) => job.data.n)
+      await q.addBulk([1, 2, 3].map((n) => ({ name: "work", data: { n } })))
+      await until(async () => (await store.stats()).completed === 3, "3 completed")
+      // the backup was taken before anything happened: empty tables, positions at 0
+      await pool.query(`BEGIN; DELETE FROM "${schema}".jobs; DELETE FROM "${schema}".job_counts; UPDATE "${schema}".positions SET next_offset = 0; COMMIT`)
+      await q.addBulk([4, 5].map((n) => ({ name: "work", data: { n } })))
+      await until(async () => (await store.stats()).completed === 5, "all 5 completed in the table again", 20_000)
+      expect(await store.stats()).toEqual({ waiting: 0, active: 0, completed: 5, failed: 0, delayed: 0, paused: 0 })
+      expect((await store.list("completed")).map((j) => j.data.n).sort()).toEqual([1, 2, 3, 4, 5])
+      expect(store.progress!.rewinds).toBe(1)
+      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/is at offset 0 in the table, below the 9 this process committed .* following it again from 0/)])
+    })
+
     it("a table that is ahead of the log (another log's) is refused, loudly", async () => {
       const name = uniqueQueue("pg-ahead")
       const schema = uniqueSchema("ahead")

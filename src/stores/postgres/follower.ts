@@ -11,6 +11,9 @@
  * - Never skips: a batch that fails is rolled back and tried again (with backoff) until it
  *   commits or the follower stops; the log's follow waits meanwhile (one batch at a time per
  *   partition), so the position never runs ahead of the rows.
+ * - Never leaves a gap when the table goes back in time (restored from a backup, commits
+ *   lost in a server crash): a stored position below what this follower committed makes it
+ *   follow that partition again from the stored position.
  * - `caughtUp()` resolves once every event in the log at the time of the call is in the
  *   table (queries of a following store call it first: read-your-writes in its process).
  */
@@ -26,6 +29,7 @@ import { heldOf } from "./rows.ts"
 import {
   advancePosition,
   applyQueueMove,
+  BEGIN_BATCH,
   ensurePositions,
   finishBatch,
   inTransaction,
@@ -54,6 +58,8 @@ export interface FollowerProgress {
   readonly batches: number
   /** Batches rolled back and tried again. */
   readonly retries: number
+  /** Times a partition was followed again because the table went back below what this follower had committed. */
+  readonly rewinds: number
   /** Per partition: the offset after the last record this follower committed (or found committed). */
   readonly next: ReadonlyArray<number>
 }
@@ -61,25 +67,30 @@ export interface FollowerProgress {
 /** A follow source whose log is open. */
 export type OpenSource = Omit<FollowSource, "opened"> & OpenedLog
 
+/** The stored position is below what this follower committed: the table went back in time. */
+class Rewound {
+  constructor(readonly to: number) {}
+}
+
 export class PostgresFollower implements StoreFollower {
-  private readonly scope: Scope.CloseableScope
+  /** Per partition: the subscription to the log, and its generation (deliveries of an older one are ignored). */
+  private readonly subscriptions: Array<{ scope: Scope.CloseableScope; generation: number } | undefined>
   private readonly applied: Array<number>
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
   private readonly inflight = new Set<Promise<void>>()
   private stopped = false
   private stopping: Promise<void> | undefined
-  private readonly counters = { recordsRead: 0, recordsApplied: 0, recordsSkipped: 0, batches: 0, retries: 0 }
+  private readonly counters = { recordsRead: 0, recordsApplied: 0, recordsSkipped: 0, batches: 0, retries: 0, rewinds: 0 }
   private readonly sleepers = new Set<() => void>()
 
   private constructor(
     private readonly pool: PgPool,
     private readonly schema: string,
     private readonly source: OpenSource,
-    from: ReadonlyArray<number>,
-    scope: Scope.CloseableScope
+    from: ReadonlyArray<number>
   ) {
     this.applied = [...from]
-    this.scope = scope
+    this.subscriptions = from.map(() => undefined)
   }
 
   /**
@@ -109,16 +120,29 @@ export class PostgresFollower implements StoreFollower {
           false
         )
     }
-    const scope = await Effect.runPromise(Scope.make())
-    const follower = new PostgresFollower(pool, schema, source, from, scope)
+    const follower = new PostgresFollower(pool, schema, source, from)
     try {
-      for (let p = 0; p < partitions; p++)
-        await Effect.runPromise(Scope.extend(log.follow(topics.events, p, from[p]!, (records) => follower.deliver(p, records)), scope))
+      for (let p = 0; p < partitions; p++) await follower.subscribe(p, from[p]!)
     } catch (e) {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await follower.unsubscribeAll()
       throw e
     }
     return follower
+  }
+
+  /** Follows partition `p` of the events topic from `from` (ending the previous subscription). */
+  private async subscribe(p: number, from: number): Promise<void> {
+    const previous = this.subscriptions[p]
+    const generation = (previous?.generation ?? 0) + 1
+    const scope = await Effect.runPromise(Scope.make())
+    this.subscriptions[p] = { scope, generation }
+    if (previous !== undefined) await Effect.runPromise(Scope.close(previous.scope, Exit.void))
+    const { log, topics } = this.source
+    await Effect.runPromise(Scope.extend(log.follow(topics.events, p, from, (records) => this.deliver(p, generation, records)), scope))
+  }
+
+  private async unsubscribeAll(): Promise<void> {
+    for (const s of this.subscriptions.splice(0)) if (s !== undefined) await Effect.runPromise(Scope.close(s.scope, Exit.void))
   }
 
   get progress(): FollowerProgress {
@@ -146,7 +170,7 @@ export class PostgresFollower implements StoreFollower {
       }
       this.stopped = true
       for (const wake of this.sleepers) wake()
-      await Effect.runPromise(Scope.close(this.scope, Exit.void))
+      await this.unsubscribeAll()
       await Promise.all([...this.inflight])
       for (const w of this.waiters.splice(0)) w.resolve()
     })()
@@ -154,7 +178,8 @@ export class PostgresFollower implements StoreFollower {
   }
 
   /** The log's callback: never throws (a throw would end or skip the follow); retries until done or stopped. */
-  private deliver(partition: number, records: ReadonlyArray<LogRecord>): Promise<void> {
+  private deliver(partition: number, generation: number, records: ReadonlyArray<LogRecord>): Promise<void> {
+    if (this.subscriptions[partition]?.generation !== generation) return Promise.resolve() // an ended subscription's
     const work = this.deliverWithRetry(partition, records)
     this.inflight.add(work)
     return work.finally(() => this.inflight.delete(work))
@@ -170,6 +195,18 @@ export class PostgresFollower implements StoreFollower {
         return
       } catch (e) {
         if (this.stopped) return
+        if (e instanceof Rewound) {
+          this.source.report(
+            new PostgresStoreError(
+              `PostgresQueueStore: ${this.source.topics.events}/${partition} is at offset ${e.to} in the table, below the ${this.applied[partition]} this process committed (restored from a backup, or commits lost in a crash?); following it again from ${e.to}`,
+              true
+            )
+          )
+          this.applied[partition] = e.to
+          this.counters.rewinds++
+          await this.subscribe(partition, e.to)
+          return
+        }
         this.counters.retries++
         const delay = batchRetryDelay(attempt)
         const how = isRetryablePgError(e) ? "will retry" : "this looks like a bug or a schema problem; retrying anyway, the follower never skips an event"
@@ -194,6 +231,8 @@ export class PostgresFollower implements StoreFollower {
       const position = await lockPosition(db, schema, queue, partition)
       if (position === undefined)
         throw new PostgresStoreError(`PostgresQueueStore: queue '${queue}' partition ${partition} has no row in ${schema}.positions (deleted while following?)`, false)
+      // the table never goes below what any follower committed, unless it went back in time
+      if (position.next < (this.applied[partition] ?? 0)) throw new Rewound(position.next)
       const fresh = records.filter((r) => r.offset >= position.next)
       this.counters.batches++
       this.counters.recordsSkipped += records.length - fresh.length
@@ -227,7 +266,7 @@ export class PostgresFollower implements StoreFollower {
       if (changed) await finishBatch(db, schema, queue, partition, rowsLeft, delta, result.position)
       else await advancePosition(db, schema, queue, partition, result.position)
       this.counters.recordsApplied += fresh.length
-    })
+    }, BEGIN_BATCH)
     this.applied[partition] = Math.max(this.applied[partition] ?? 0, end)
   }
 

@@ -96,11 +96,24 @@ const ddl = (schema: string): ReadonlyArray<string> => {
   ]
 }
 
+/**
+ * A batch's transaction commits without waiting for its WAL flush (`synchronous_commit =
+ * off`). Safe because the rows are a projection of the log and move with their position:
+ * a server crash can only lose whole latest transactions — rows and position together,
+ * never one without the other — and a follower that finds the position below what it
+ * committed follows that partition again from there (`follower.ts`).
+ */
+export const BEGIN_BATCH = "BEGIN; SET LOCAL synchronous_commit TO OFF"
+
 /** One transaction on a client of the pool; rolled back (and the client dropped) on any error. */
-export const inTransaction = async <A>(pool: { connect(): Promise<PgQueryable & { release(e?: boolean | Error): void }> }, f: (c: PgQueryable) => Promise<A>): Promise<A> => {
+export const inTransaction = async <A>(
+  pool: { connect(): Promise<PgQueryable & { release(e?: boolean | Error): void }> },
+  f: (c: PgQueryable) => Promise<A>,
+  begin = "BEGIN"
+): Promise<A> => {
   const client = await pool.connect()
   try {
-    await client.query("BEGIN")
+    await client.query(begin)
     const result = await f(client)
     await client.query("COMMIT")
     client.release()

@@ -16,7 +16,7 @@
  * (`process.cpuUsage`); the PostgreSQL server's own CPU is not in it.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -37,6 +37,8 @@ interface Result {
   readonly tableSeconds?: number
   /** This process's CPU (user + system) over the drain, µs per job. */
   readonly cpuMicrosPerJob: number
+  /** The CPU of the store's PostgreSQL backends over the drain, µs per job (Postgres store only). */
+  readonly pgCpuMicrosPerJob?: number
   readonly batches?: number
   readonly recordsRead?: number
 }
@@ -59,7 +61,8 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
     for (let i = 0; i < n; i += 1000) await producer.addBulk(Array.from({ length: Math.min(1000, n - i) }, (_, k) => ({ name: "noop", data: { i: i + k } })))
     await producer.close()
 
-    const store = config.store === "postgres" ? new PostgresQueueStore({ connectionString: PG_URL, schema }) : undefined
+    const app = `jl-bench-${runId}`
+    const store = config.store === "postgres" ? new PostgresQueueStore({ connectionString: PG_URL, schema, poolConfig: { application_name: app } }) : undefined
     const q = new JobQueue(name, { log, concurrency, ...(store === undefined ? {} : { store }) })
     let completed = 0
     let resolveDone!: () => void
@@ -69,6 +72,7 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
     })
     q.on("error", (e: Error) => console.error(`error: ${e.message}`))
     if (store !== undefined) await store.stats() // the follower has started (and caught up with nothing): not part of the drain
+    const pg0 = store === undefined ? 0 : await backendCpuMicros(admin, app)
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     q.process("noop", async () => undefined)
@@ -81,6 +85,7 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
       if (stats.completed !== n) throw new Error(`the table shows ${stats.completed} completed, not ${n}`)
     }
     const cpu = process.cpuUsage(cpu0)
+    const pgCpu = store === undefined ? undefined : (await backendCpuMicros(admin, app)) - pg0
     const progress = store?.progress
     await q.close()
     await store?.close()
@@ -90,6 +95,7 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
       drainSeconds,
       ...(tableSeconds === undefined ? {} : { tableSeconds }),
       cpuMicrosPerJob: (cpu.user + cpu.system) / n,
+      ...(pgCpu === undefined ? {} : { pgCpuMicrosPerJob: pgCpu / n }),
       ...(progress === undefined ? {} : { batches: progress.batches, recordsRead: progress.recordsRead })
     }
   } finally {
@@ -99,6 +105,31 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
     if (config.log === "kafka") await deleteTopics(name).catch(() => undefined)
   }
 }
+
+/**
+ * CPU (user + system, µs) used so far by the PostgreSQL backends serving connections named
+ * `app` (the store's pool): from /proc, so only for a server on this machine (else 0).
+ */
+async function backendCpuMicros(admin: pg.Pool, app: string): Promise<number> {
+  const pids = (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [app])).rows.map((r) => r.pid)
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      // not on this machine, or gone
+    }
+  }
+  return (ticks / CLOCK_TICKS) * 1e6
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
 
 async function deleteTopics(queue: string) {
   const { default: kafkajs } = await import("kafkajs")
@@ -215,7 +246,7 @@ async function parent() {
       const r = await runChild(config, n, concurrency)
       results.push(r)
       console.error(
-        `rep ${rep} ${label(config)}: ${fmt(n / r.drainSeconds)} jobs/s${r.tableSeconds === undefined ? "" : `, table complete at ${r.tableSeconds.toFixed(2)} s (${fmt(n / r.tableSeconds)} jobs/s, ${r.batches} batches)`}, ${fmt(r.cpuMicrosPerJob)} µs CPU/job`
+        `rep ${rep} ${label(config)}: ${fmt(n / r.drainSeconds)} jobs/s${r.tableSeconds === undefined ? "" : `, table complete at ${r.tableSeconds.toFixed(2)} s (${fmt(n / r.tableSeconds)} jobs/s, ${r.batches} batches, PostgreSQL ${fmt(r.pgCpuMicrosPerJob ?? 0)} µs CPU/job)`}, ${fmt(r.cpuMicrosPerJob)} µs CPU/job`
       )
     }
   const counts = await countsBench(countRows)
@@ -226,8 +257,8 @@ async function parent() {
   lines.push(`Run ${started.toISOString()} by \`npx tsx bench/postgres-store.ts --n ${n} --c ${concurrency} --reps ${reps}\` on ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, ${pgVersion()}.`)
   lines.push(`Load average at start ${loadStart.map((x) => x.toFixed(1)).join(" / ")}, at end ${loadEnd.map((x) => x.toFixed(1)).join(" / ")} (other agents shared the machine: compare rows of this run only).`, "")
   lines.push(`${fmt(n)} no-op jobs, concurrency ${concurrency}, one engine process; medians of ${reps} (min–max). "Engine drain": \`process()\` → ${fmt(n)} \`completed\` events. "Table complete": → \`store.stats().completed === ${fmt(n)}\`.`, "")
-  lines.push(`| log | store | engine drain, jobs/s | table complete, jobs/s | CPU of the process, µs/job | cost per job vs default store |`)
-  lines.push(`|---|---|---:|---:|---:|---:|`)
+  lines.push(`| log | store | engine drain, jobs/s | table complete, jobs/s | CPU of the process, µs/job | CPU of the store's PostgreSQL backends, µs/job | cost per job vs default store |`)
+  lines.push(`|---|---|---:|---:|---:|---:|---:|`)
   for (const log of ["sqlite", "kafka"] as const) {
     const base = results.filter((r) => r.config.log === log && r.config.store === "memory")
     for (const store of ["memory", "postgres"] as const) {
@@ -236,12 +267,13 @@ async function parent() {
       const rate = rs.map((r) => n / r.drainSeconds)
       const table = rs.filter((r) => r.tableSeconds !== undefined).map((r) => n / r.tableSeconds!)
       const cpu = rs.map((r) => r.cpuMicrosPerJob)
+      const pgCpu = rs.filter((r) => r.pgCpuMicrosPerJob !== undefined).map((r) => r.pgCpuMicrosPerJob!)
       const perJob =
         store === "postgres" && base.length > 0
           ? `${fmt((median(rs.map((r) => r.tableSeconds ?? r.drainSeconds)) / n - median(base.map((r) => r.drainSeconds)) / n) * 1e6)} µs wall, ${fmt(median(cpu) - median(base.map((r) => r.cpuMicrosPerJob)))} µs CPU`
           : "–"
       lines.push(
-        `| ${log} | ${store === "memory" ? "default (memory)" : "PostgresQueueStore"} | ${fmt(median(rate))} (${fmt(Math.min(...rate))}–${fmt(Math.max(...rate))}) | ${table.length === 0 ? "–" : `${fmt(median(table))} (${fmt(Math.min(...table))}–${fmt(Math.max(...table))})`} | ${fmt(median(cpu))} | ${perJob} |`
+        `| ${log} | ${store === "memory" ? "default (memory)" : "PostgresQueueStore"} | ${fmt(median(rate))} (${fmt(Math.min(...rate))}–${fmt(Math.max(...rate))}) | ${table.length === 0 ? "–" : `${fmt(median(table))} (${fmt(Math.min(...table))}–${fmt(Math.max(...table))})`} | ${fmt(median(cpu))} | ${pgCpu.length === 0 ? "–" : fmt(median(pgCpu))} | ${perJob} |`
       )
     }
   }

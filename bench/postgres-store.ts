@@ -10,7 +10,8 @@
  *   BENCH_PG_URL=postgres://… KAFKA_BROKERS=host:port npx tsx bench/postgres-store.ts --out bench/POSTGRES-STORE.md
  *
  * Clocks, per child: a producer-only JobQueue adds the N jobs (addBulk, chunks of 1,000;
- * untimed) and closes; a second JobQueue (concurrency C, with or without the store) is timed
+ * untimed) and closes; a second JobQueue (concurrency C, with or without the store) opens its
+ * read model (and the store its follower) untimed, then is timed
  * from `process()` to N `completed` events (the engine's drain), and — with the store — on to
  * `store.stats().completed === N` (the table has them all). CPU is this process's
  * (`process.cpuUsage`); the PostgreSQL server's own CPU is not in it.
@@ -71,7 +72,9 @@ async function child(config: Config, n: number, concurrency: number): Promise<Re
       if (++completed === n) resolveDone()
     })
     q.on("error", (e: Error) => console.error(`error: ${e.message}`))
-    if (store !== undefined) await store.stats() // the follower has started (and caught up with nothing): not part of the drain
+    // not part of the drain, for both: the read model open (it reads the N pending adds) and, with the store, its follower started
+    await q.stats()
+    if (store !== undefined) await store.stats()
     const pg0 = store === undefined ? 0 : await backendCpuMicros(admin, app)
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()

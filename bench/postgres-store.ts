@@ -260,8 +260,8 @@ async function parent() {
   lines.push(`Run ${started.toISOString()} by \`npx tsx bench/postgres-store.ts --n ${n} --c ${concurrency} --reps ${reps}\` on ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, ${pgVersion()}.`)
   lines.push(`Load average at start ${loadStart.map((x) => x.toFixed(1)).join(" / ")}, at end ${loadEnd.map((x) => x.toFixed(1)).join(" / ")} (other agents shared the machine: compare rows of this run only).`, "")
   lines.push(`${fmt(n)} no-op jobs, concurrency ${concurrency}, one engine process; medians of ${reps} (min–max). "Engine drain": \`process()\` → ${fmt(n)} \`completed\` events. "Table complete": → \`store.stats().completed === ${fmt(n)}\`.`, "")
-  lines.push(`| log | store | engine drain, jobs/s | table complete, jobs/s | CPU of the process, µs/job | CPU of the store's PostgreSQL backends, µs/job | cost per job vs default store |`)
-  lines.push(`|---|---|---:|---:|---:|---:|---:|`)
+  lines.push(`| log | store | engine drain, jobs/s | table complete, jobs/s | ÷ default store, same repetition | CPU of the process, µs/job | CPU of the store's PostgreSQL backends, µs/job | cost per job vs default store |`)
+  lines.push(`|---|---|---:|---:|---:|---:|---:|---:|`)
   for (const log of ["sqlite", "kafka"] as const) {
     const base = results.filter((r) => r.config.log === log && r.config.store === "memory")
     for (const store of ["memory", "postgres"] as const) {
@@ -271,12 +271,14 @@ async function parent() {
       const table = rs.filter((r) => r.tableSeconds !== undefined).map((r) => n / r.tableSeconds!)
       const cpu = rs.map((r) => r.cpuMicrosPerJob)
       const pgCpu = rs.filter((r) => r.pgCpuMicrosPerJob !== undefined).map((r) => r.pgCpuMicrosPerJob!)
+      // each repetition's table-complete rate over the default store's rate of the same repetition (run just before it)
+      const ratios = store === "postgres" ? rs.map((r, k) => (base[k] === undefined ? NaN : base[k]!.drainSeconds / (r.tableSeconds ?? r.drainSeconds))).filter((x) => !Number.isNaN(x)) : []
       const perJob =
         store === "postgres" && base.length > 0
           ? `${fmt((median(rs.map((r) => r.tableSeconds ?? r.drainSeconds)) / n - median(base.map((r) => r.drainSeconds)) / n) * 1e6)} µs wall, ${fmt(median(cpu) - median(base.map((r) => r.cpuMicrosPerJob)))} µs CPU`
           : "–"
       lines.push(
-        `| ${log} | ${store === "memory" ? "default (memory)" : "PostgresQueueStore"} | ${fmt(median(rate))} (${fmt(Math.min(...rate))}–${fmt(Math.max(...rate))}) | ${table.length === 0 ? "–" : `${fmt(median(table))} (${fmt(Math.min(...table))}–${fmt(Math.max(...table))})`} | ${fmt(median(cpu))} | ${pgCpu.length === 0 ? "–" : fmt(median(pgCpu))} | ${perJob} |`
+        `| ${log} | ${store === "memory" ? "default (memory)" : "PostgresQueueStore"} | ${fmt(median(rate))} (${fmt(Math.min(...rate))}–${fmt(Math.max(...rate))}) | ${table.length === 0 ? "–" : `${fmt(median(table))} (${fmt(Math.min(...table))}–${fmt(Math.max(...table))})`} | ${ratios.length === 0 ? "–" : `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`} | ${fmt(median(cpu))} | ${pgCpu.length === 0 ? "–" : fmt(median(pgCpu))} | ${perJob} |`
       )
     }
   }
@@ -289,7 +291,10 @@ async function parent() {
   lines.push(`| the same, forced index-only (${counts.indexPlan}) | ${counts.indexOnlyMs.toFixed(1)} |`)
   const text = lines.join("\n") + "\n"
   console.log(text)
-  if (values.out !== undefined) writeFileSync(values.out, text)
+  if (values.out !== undefined) {
+    writeFileSync(values.out, text)
+    writeFileSync(values.out.replace(/\.md$/, "") + ".json", JSON.stringify({ started, n, concurrency, reps, loadStart, loadEnd, results, counts }, null, 2) + "\n")
+  }
 }
 
 const pgVersion = () => {

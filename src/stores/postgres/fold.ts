@@ -201,7 +201,6 @@ export function foldBatch(start: PartitionPosition, rows: ReadonlyMap<string, He
       life = current.life + 1
       born = true
     }
-    if (current === undefined) born = true
     move(from?.state, advance.after.state)
     held.set(e.jobId, { view: advance.after, pos: offset, life, born })
     dirty.add(e.jobId)

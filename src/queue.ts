@@ -48,6 +48,7 @@ import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
 import { JobEndWaiters, WaitTimeoutError } from "./read/job-end.ts"
 import { scheduleInfo, scheduleKey } from "./read/schedule-info.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
+import { type FollowingStore, isFollowingStore, type StoreFollower } from "./stores/following.ts"
 import type {
   Job,
   JobHandler,
@@ -112,6 +113,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private closing: Promise<void> | undefined
   /** Releases this queue's use of the process-wide unhandled-rejection listener. */
   private releaseRejections: (() => void) | undefined
+  /** A store that follows the log itself (FollowingStore): its subscription, stopped on close. */
+  private following: Promise<StoreFollower | undefined> | undefined
 
   constructor(name: string, options?: QueueOptions<Data>) {
     super()
@@ -139,8 +142,10 @@ export class JobQueue<Data = any> extends EventEmitter {
     super.on("newListener", (event: string | symbol) => {
       if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
     })
-    // a custom store is fed by the read model, whether or not this process reads it
-    if (this.options.store !== undefined) this.openReadModelSoon()
+    // a custom store is fed by the read model, whether or not this process reads it —
+    // unless it follows the log itself, from positions of its own
+    if (isFollowingStore(this.options.store)) this.following = this.followInStore(this.options.store)
+    else if (this.options.store !== undefined) this.openReadModelSoon()
   }
 
   /** The log URL this queue uses. */
@@ -311,7 +316,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   private openReadModel(): Promise<ReadModel> {
     this.readModelOpening ??= this.openedOrThrow().then(({ log, partitions }) => {
       const topics = topicsOf(this.name)
-      const sink = this.options.store
+      const sink = isFollowingStore(this.options.store) ? undefined : this.options.store
       return ReadModel.open({
         log,
         queue: this.name,
@@ -394,6 +399,16 @@ export class JobQueue<Data = any> extends EventEmitter {
     }
     const found = canLookUp(log) ? await lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
     return found?.state === "removed" && options.removed !== true ? undefined : found
+  }
+
+  /** Hands a following store the log (once open); its failure to start is reported, unless the log itself failed (reported already). */
+  private followInStore(store: FollowingStore): Promise<StoreFollower | undefined> {
+    const opened = this.opened.then(({ log, partitions }) => ({ log, partitions }))
+    opened.catch(() => undefined) // reported by the constructor
+    return store.follow({ queue: this.name, topics: topicsOf(this.name), opened, report: (e) => this.report(e) }).catch(async (e) => {
+      if (await opened.then(() => true, () => false)) this.report(e)
+      return undefined
+    })
   }
 
   private async startEngine(): Promise<Engine | undefined> {
@@ -488,6 +503,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     const engine = await this.engine?.catch(() => undefined)
     await engine?.close(graceMs)
     this.releaseRejections?.()
+    await (await this.following)?.stop().catch((e) => this.report(e))
     const readModel = await this.readModelOpening?.catch(() => undefined)
     await readModel?.close()
     await this.runtime.dispose()

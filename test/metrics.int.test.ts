@@ -75,6 +75,11 @@ describe("metrics()", () => {
     expect(sampleValue(samples, "jobledger_handler_duration_seconds_count", { queue, outcome: "completed" })).toBe(4)
     expect(sampleValue(samples, "jobledger_handler_duration_seconds_count", { queue, outcome: "retrying" })).toBe(2)
     expect(sampleValue(samples, "jobledger_handler_duration_seconds_count", { queue, outcome: "failed" })).toBe(2)
+    // the engine runs in this process: its transactions are timed (each job is ≥ 3 events, some per transaction)
+    const appends = sampleValue(samples, "jobledger_log_append_seconds_count", { queue, result: "ok" })
+    expect(appends).toBeGreaterThanOrEqual(3)
+    expect(sampleValue(samples, "jobledger_log_append_seconds_bucket", { queue, result: "ok", le: "+Inf" })).toBe(appends)
+    expect(sampleValue(samples, "jobledger_log_append_seconds_sum", { queue, result: "ok" })).toBeGreaterThan(0)
     // handlers sleep 20 ms: none is under 10 ms, every one under 10 s
     expect(sampleValue(samples, "jobledger_handler_duration_seconds_bucket", { queue, outcome: "completed", le: "0.01" })).toBe(0)
     expect(sampleValue(samples, "jobledger_handler_duration_seconds_bucket", { queue, outcome: "completed", le: "10" })).toBe(4)

@@ -15,6 +15,7 @@
  */
 import { Effect } from "effect"
 import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
+import { appendObserved, appendsObserved } from "./observations.ts"
 
 interface Batch {
   events: Array<OutgoingRecord>
@@ -28,6 +29,8 @@ interface Batch {
 const emptyBatch = (): Batch => ({ events: [], deadLetters: [], commands: [], commitOffset: undefined, afterDurable: [] })
 
 export interface AppenderConfig {
+  /** The queue, for the append-latency observations (see observations.ts). */
+  readonly queue: string
   readonly log: EventLogService
   readonly group: string
   readonly partition: number
@@ -143,16 +146,22 @@ export class Appender {
       ...(batch.commitOffset === undefined ? {} : { commit: { topic: topics.commands, offset: batch.commitOffset } }),
       ...(snapshot === undefined ? {} : { snapshot })
     }
+    const startedAt = appendsObserved() ? performance.now() : undefined
+    const observed = (ok: boolean) => {
+      if (startedAt !== undefined) appendObserved(this.config.queue, (performance.now() - startedAt) / 1000, ok)
+    }
     this.inFlight = Effect.runPromise(
       log.transact(unit).pipe(
         Effect.match({
           onSuccess: () => {
+            observed(true)
             this.failures = 0
             if (snapshot !== undefined) snapshots?.written()
             for (const f of batch.afterDurable) f()
             return 0
           },
           onFailure: (error) => {
+            observed(false)
             if (error._tag === "FencedError") {
               this.fenced = true
               this.config.onFenced(error)

@@ -78,6 +78,7 @@ export class PartitionActor {
     })
     this.cadence = new SnapshotCadence(ctx.snapshotEvery)
     this.appender = new Appender({
+      queue: ctx.queue,
       log: ctx.log,
       group: ctx.group,
       partition,

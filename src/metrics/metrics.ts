@@ -17,6 +17,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import { observeAppends } from "../engine/observations.ts"
 import { topicsOf } from "../log/event-log.ts"
 import { run } from "../run.ts"
 import { LogReaders, type LogReadersOptions, type QueueReader } from "./log-readers.ts"
@@ -28,6 +29,8 @@ const OUTCOMES = ["completed", "failed", "retrying"] as const
 export const HANDLER_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600]
 /** Seconds: from 1 ms (an idle engine) to an hour of backlog. */
 export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
+/** Seconds: from 0.1 ms (an embedded commit) to a broker that takes 10 s. */
+export const APPEND_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10]
 const SNAPSHOT_TTL_MS = 10_000
 
 interface SnapshotInfo {
@@ -170,7 +173,17 @@ export const instrument = (readers: LogReaders, registry: Registry, report: (e: 
     registers: [registry]
   })
 
+  const append = new Histogram({
+    name: "jobledger_log_append_seconds",
+    help: "How long the log took to make an engine transaction durable (events, command offsets, snapshots), for the engines running in this process (result=ok|error).",
+    labelNames: ["queue", "result"],
+    buckets: APPEND_BUCKETS,
+    registers: [registry]
+  })
+
   const stops: Array<() => void> = []
+  // engine-side: only the engines of this process are seen (no log event records it)
+  stops.push(observeAppends((queue, seconds, ok) => append.observe({ queue, result: ok ? "ok" : "error" }, seconds)))
   stops.push(
     readers.onOpen((r) => {
       const queue = r.name

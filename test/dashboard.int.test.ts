@@ -268,7 +268,7 @@ describe("time travel", () => {
     await until(async () => (await engine.stats()).completed === 2, "both completed")
     const { served } = await open({ log })
     const { replayQueue } = await import("../src/read/replay.ts")
-    const { jobReport } = await import("../src/cli/timeline.ts")
+    const { jobReport } = await import("../src/read/job-timeline.ts")
     const end = (await getJson(`${served.base}/api/queues/${queue}`)).body.range.endOffsets[0] as number
     const runtime = ManagedRuntime.make(layerFromUrl(log))
     cleanups.push(() => runtime.dispose())

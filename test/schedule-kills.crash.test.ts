@@ -62,6 +62,9 @@ describe.each(LOGS)("a schedule across engine SIGKILLs on $name", ({ log: freshL
       await until(async () => (await ticked()) >= seen + 3, `ticks after kill ${k + 1}`, 60_000)
     }
     await producer.removeSchedule("beat")
+    // the removal is a command: until an engine decides it, the owner keeps ticking (and a
+    // finisher restored before it would tick again); stop the engines once it is decided
+    await until(async () => (await producer.schedules()).length === 0, "the schedule removed", 60_000)
     for (const e of engines) e.proc.kill("SIGTERM")
     await Promise.all(engines.map((e) => e.exited))
     // the last ticks' AddJob commands may be unconsumed at the stop: an engine adds them

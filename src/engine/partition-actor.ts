@@ -93,7 +93,7 @@ export class PartitionActor {
         written: () => this.cadence.written()
       }
     })
-    this.unregister = ctx.pool.register({ head: () => this.head(), startHead: () => this.startHead() })
+    this.unregister = ctx.pool.register({ head: () => this.head(), startHead: (now) => this.startHead(now) })
   }
 
   /**
@@ -339,8 +339,8 @@ export class PartitionActor {
    * intents carried out. Returns the machine's reason when it refuses the event (nothing is
    * appended then). `afterDurable` gets the view as decided, once the event is durable.
    */
-  private decide(view: JobView, body: JobEventBody, afterDurable?: (after: JobView) => void): string | undefined {
-    return this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time: Date.now(), seq: view.seq + 1, body }, afterDurable)
+  private decide(view: JobView, body: JobEventBody, afterDurable?: (after: JobView) => void, time = Date.now()): string | undefined {
+    return this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time, seq: view.seq + 1, body }, afterDurable)
   }
 
   private decideQueue(body: QueueEventBody): void {
@@ -419,9 +419,9 @@ export class PartitionActor {
   }
 
   /** Starts the head job: its JobStarted enters `active`, whose `run` intent starts the handler. */
-  private startHead(): void {
+  private startHead(now: number): void {
     const view = this.state.get(this.ready.pop()!)!
-    const refused = this.decide(view, { _tag: "JobStarted", attempt: view.attemptsMade })
+    const refused = this.decide(view, { _tag: "JobStarted", attempt: view.attemptsMade }, undefined, now)
     if (refused !== undefined) {
       this.ctx.report(new Error(`engine bug: could not start job ${view.id}: ${refused}`))
       this.ctx.pool.release()

@@ -23,8 +23,12 @@ import { type ReadyEntry, runsBefore } from "./ready-queue.ts"
 export interface ReadySource {
   /** The job this partition would start next, or undefined (none ready, paused, stopped). */
   readonly head: () => ReadyEntry | undefined
-  /** Starts the job `head()` returned; the pool has taken its permit. */
-  readonly startHead: () => void
+  /**
+   * Starts the job `head()` returned; the pool has taken its permit. `now` is the time the
+   * rate limiter counted the start at: the JobStarted event carries it, so the log's start
+   * times keep the limit exactly (a later clock reading could crowd two windows into one).
+   */
+  readonly startHead: (now: number) => void
 }
 
 export class WorkerPool {
@@ -113,8 +117,9 @@ export class WorkerPool {
           bestHead = head
         }
       }
-      if (best === undefined || !this.tryAcquire(Date.now())) return
-      best.startHead()
+      const now = Date.now()
+      if (best === undefined || !this.tryAcquire(now)) return
+      best.startHead(now)
     }
   }
 

@@ -107,8 +107,15 @@ export const job: CommandSpec = {
   examples: ["jobledger job email 0b6c6f9e-2f0a-4c43-9f6e-2d1f5b3b1a77", "jobledger job email welcome-42 --json"],
   run: async ({ args, log, json, out }) => {
     const [queueName, id] = args.positionals as [string, string]
-    const [{ openLog, requireExistingLog, requireQueue, withQueue }, { replayFromLog }, { jobLines, jobReport, jobReportByLookup, jobReportLines }, { run }, { topicsOf }] =
-      await Promise.all([connect(), import("../../read/replay.ts"), import("../timeline.ts"), import("../../run.ts"), import("../../log/event-log.ts")])
+    const [{ openLog, requireExistingLog, requireQueue, withQueue }, { replayFromLog }, { jobReport, jobReportByLookup }, { jobLines, jobReportLines }, { run }, { topicsOf }] =
+      await Promise.all([
+        connect(),
+        import("../../read/replay.ts"),
+        import("../../read/job-timeline.ts"),
+        import("../timeline.ts"),
+        import("../../run.ts"),
+        import("../../log/event-log.ts")
+      ])
     requireExistingLog(log)
     await requireQueue(queueName, log)
     const opened = await openLog(log)

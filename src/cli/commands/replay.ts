@@ -47,9 +47,10 @@ export const replay: CommandSpec = {
     const jobId = args.string("job")
     const verify = args.flag("verify")
     // the engine's modules load only when a command runs, so --help and usage errors are quick
-    const [{ openLog, requireExistingLog }, { replayFromLog }, { jobReport, jobReportLines, position, positionHeader }] = await Promise.all([
+    const [{ openLog, requireExistingLog }, { replayFromLog }, { jobReport }, { jobReportLines, position, positionHeader }] = await Promise.all([
       import("../connect.ts"),
       import("../../read/replay.ts"),
+      import("../../read/job-timeline.ts"),
       import("../timeline.ts")
     ])
     requireExistingLog(log)

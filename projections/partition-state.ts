@@ -174,6 +174,15 @@ export class PartitionState {
     return this.counts
   }
 
+  /**
+   * Counts the finished jobs whose events an operator pruned from the log (see
+   * `PrunedHistory`): call once, before applying a pruned partition's events from offset 0,
+   * so `stats()` equals what a snapshot of the unpruned log would say.
+   */
+  countPruned(pruned: { readonly completed: number; readonly failed: number }): void {
+    this.counts = { ...this.counts, completed: this.counts.completed + pruned.completed, failed: this.counts.failed + pruned.failed }
+  }
+
   /** A schedule of this partition, a removed one included (`live: false`). */
   schedule(id: string): ScheduleState | undefined {
     return this.scheduleMap.get(id)

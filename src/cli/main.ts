@@ -12,6 +12,7 @@ import { dashboard } from "./commands/dashboard.ts"
 import { schedule } from "./commands/schedule.ts"
 import { engine } from "./commands/engine.ts"
 import { job, jobs, stats } from "./commands/inspect.ts"
+import { prune } from "./commands/prune.ts"
 import { replay } from "./commands/replay.ts"
 import { CliFailure, EXIT, UsageError, messageOf } from "./errors.ts"
 import { loadKafkaConfig } from "./kafka-config.ts"
@@ -23,7 +24,7 @@ const GROUPS: ReadonlyArray<readonly [string, ReadonlyArray<CommandSpec>]> = [
   ["Add jobs", [add, addBulk]],
   ["Read a queue (from its log, in any process)", [stats, jobs, job]],
   ["Control (appended to the log; the queue's engine applies them)", [retry, remove, cancel, pause, resume, schedule]],
-  ["Audit", [replay]],
+  ["Audit and history", [replay, prune]],
   ["Watch (a web dashboard and Prometheus metrics)", [dashboard]]
 ]
 

@@ -36,6 +36,7 @@ import type { EngineContext } from "./engine-context.ts"
 import { SnapshotCadence } from "./snapshot-cadence.ts"
 import { ProgressCoalescer } from "./progress.ts"
 import { ScheduleTicker } from "./schedule-ticker.ts"
+import { restoreStart } from "../read/restore-start.ts"
 import { type AttemptOutcome, type AttemptSpan, startAttemptSpan } from "./tracing.ts"
 import { CancelledError } from "./handler-run.ts"
 import { toJob } from "../job.ts"
@@ -102,13 +103,10 @@ export class PartitionActor {
    */
   async restore(): Promise<void> {
     const { log, topics } = this.ctx
-    const snapshot = await run(log.loadSnapshot(topics.events, this.partition))
-    const restored = snapshot === undefined ? undefined : parseSnapshot(snapshot.data, this.ctx)
-    if (snapshot !== undefined && restored === undefined)
-      this.ctx.report(new Error(`${topics.events}/${this.partition}: the snapshot at offset ${snapshot.offset} cannot be restored here; replaying the partition from offset 0`))
-    if (restored !== undefined) this.state = restored
+    const start = await restoreStart(log, topics.events, this.partition, this.ctx.retention, this.ctx.report)
+    this.state = start.state
     let tail = 0
-    for (let from = restored === undefined ? 0 : snapshot!.offset; ; ) {
+    for (let from = start.from; ; ) {
       const batch = await run(log.read(topics.events, this.partition, from, RESTORE_BATCH))
       for (const record of batch) {
         const decoded = decodeEvent(record.value)
@@ -498,14 +496,5 @@ export class PartitionActor {
       )
     }
     this.pump()
-  }
-}
-
-/** A stored snapshot as this engine's state; `undefined` when it is not ours to restore. */
-const parseSnapshot = (data: string, ctx: EngineContext): PartitionState | undefined => {
-  try {
-    return PartitionState.fromSnapshot(JSON.parse(data), ctx.retention)
-  } catch {
-    return undefined
   }
 }

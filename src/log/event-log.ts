@@ -153,6 +153,22 @@ export interface EventLogService {
    * a job that left memory needs a replay.
    */
   readonly recordsByKey?: (topic: string, key: string | null) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
+  /**
+   * What `jobledger prune` deleted from a partition (`undefined`: nothing). Only logs that can
+   * be pruned have it (SQLite). A replay from offset 0 adds its counts, so stats stay exact.
+   */
+  readonly prunedHistory?: (topic: string, partition: number) => Effect.Effect<PrunedHistory | undefined, LogError>
+}
+
+/** What pruning deleted from one partition: whole finished jobs, never a live one. */
+export interface PrunedHistory {
+  /** The latest prune's `--before` (ms since the epoch): only jobs that finished before it went. */
+  readonly before: number
+  readonly jobs: number
+  readonly events: number
+  /** Of the pruned jobs, those that had completed resp. failed (a removed job counts nowhere). */
+  readonly completed: number
+  readonly failed: number
 }
 
 /** The EventLog service tag; provided by `MemoryLog.layer`, `SqliteLog.layer`, `KafkaLog.layer`. */

@@ -359,7 +359,8 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
         }
       ),
     loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
-    recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key))
+    recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key)),
+    ...(store.prunedHistory === undefined ? {} : { prunedHistory: (topic: string, partition: number) => attempt(() => store.prunedHistory!(topic, partition)) })
   }
 
   const close = () => {

@@ -5,12 +5,19 @@
  * file (the producer/engine split), so every write computes offsets inside its own write
  * transaction and the group lease is checked inside the transaction that appends events.
  */
-import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
+import type { LogRecord, OutgoingRecord, PrunedHistory, TransactUnit } from "./event-log.ts"
 
 /** One append of a group commit: records for one topic. */
 export interface PendingAppend {
   readonly topic: string
   readonly records: ReadonlyArray<OutgoingRecord>
+}
+
+/** One transaction of a prune: per partition, the offsets to delete and what they were. */
+export interface PruneBatch {
+  /** The prune's `--before`. */
+  readonly before: number
+  readonly partitions: ReadonlyMap<number, { readonly offsets: ReadonlyArray<number>; readonly jobs: number; readonly completed: number; readonly failed: number }>
 }
 
 /** Who holds a group's partitions on a local log (one lease per group). */
@@ -47,6 +54,12 @@ export interface LocalStore {
   dataVersion(): number
   /** The latest snapshot of a partition (written by `transact`). */
   loadSnapshot(topic: string, partition: number): { readonly offset: number; readonly data: string } | undefined
+  /** SQLite only (pruning): up to `limit` distinct keys of `topic` after `after`, in key order. */
+  keysAfter?(topic: string, after: string, limit: number): ReadonlyArray<string>
+  /** SQLite only: deletes the batch's records and adds it to the pruned history, atomically; returns the records deleted. */
+  prune?(topic: string, batch: PruneBatch): number
+  /** What pruning deleted from a partition so far (`undefined`: never pruned). */
+  prunedHistory?(topic: string, partition: number): PrunedHistory | undefined
   close(): void
 }
 

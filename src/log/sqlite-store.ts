@@ -10,14 +10,19 @@
  *   with the offset after them: never ahead of the log, and gone with it if it rolls back.
  * - `records_by_key` indexes records by (topic, key): one job's events are found without a
  *   scan (a job's events are keyed by its id). It costs one more b-tree insert per record.
+ * - Pruning (`jobledger prune`) deletes whole jobs' records, and only below the record just
+ *   under the partition's snapshot offset: offsets are `max(offset) + 1`, and the partition's
+ *   last record is never deleted, so an offset is never given twice. `pruned_history` keeps,
+ *   per partition, what was deleted (jobs, events, completed and failed counts), committed
+ *   in the same transaction as the deletion.
  * - `synchronous=NORMAL` in WAL mode: a commit survives a process crash (SIGKILL); a power
  *   loss may lose the last transactions. `sqlite:path?sync=full` makes every commit fsync.
  */
 import Database from "better-sqlite3"
 import { accessSync, constants, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
-import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
-import { type LocalStore, type PendingAppend, partitionForKey } from "./local-store.ts"
+import type { LogRecord, OutgoingRecord, PrunedHistory, TransactUnit } from "./event-log.ts"
+import { type LocalStore, type PendingAppend, type PruneBatch, partitionForKey } from "./local-store.ts"
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS topics (name TEXT PRIMARY KEY, partitions INTEGER NOT NULL) WITHOUT ROWID;
@@ -36,6 +41,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
   UNIQUE (topic, partition)
 );
 CREATE INDEX IF NOT EXISTS records_by_key ON records (topic, key);
+CREATE TABLE IF NOT EXISTS pruned_history (
+  topic TEXT NOT NULL, partition INTEGER NOT NULL, before INTEGER NOT NULL,
+  jobs INTEGER NOT NULL, events INTEGER NOT NULL, completed INTEGER NOT NULL, failed INTEGER NOT NULL,
+  PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
 `
 
 /** A records row as read: positional (raw mode), topic and partition are the caller's. */
@@ -128,6 +138,19 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     .prepare<[string], KeyedRow>("SELECT partition, offset, key, value, ts FROM records INDEXED BY records_by_key WHERE topic = ? AND key IS NULL ORDER BY partition, offset")
     .raw()
 
+  const selectKeysAfter = db
+    .prepare<[string, string, number], string>("SELECT DISTINCT key FROM records INDEXED BY records_by_key WHERE topic = ? AND key > ? ORDER BY key LIMIT ?")
+    .pluck()
+  const deleteRecord = db.prepare("DELETE FROM records WHERE topic = ? AND partition = ? AND offset = ?")
+  const selectPruned = db.prepare<[string, number], PrunedHistory>(
+    "SELECT before, jobs, events, completed, failed FROM pruned_history WHERE topic = ? AND partition = ?"
+  )
+  const addPruned = db.prepare(
+    `INSERT INTO pruned_history (topic, partition, before, jobs, events, completed, failed) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (topic, partition) DO UPDATE SET before = max(before, excluded.before), jobs = jobs + excluded.jobs,
+       events = events + excluded.events, completed = completed + excluded.completed, failed = failed + excluded.failed`
+  )
+
   const partitionCount = (topic: string): number => {
     const row = topicPartitions.get(topic)
     if (row === undefined) throw new Error(`topic ${topic} does not exist`)
@@ -189,6 +212,15 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     }
   )
 
+  const pruneTx = db.transaction((topic: string, batch: PruneBatch): number => {
+    let deleted = 0
+    for (const [partition, part] of batch.partitions) {
+      for (const offset of part.offsets) deleted += deleteRecord.run(topic, partition, offset).changes
+      addPruned.run(topic, partition, batch.before, part.jobs, part.offsets.length, part.completed, part.failed)
+    }
+    return deleted
+  })
+
   return {
     ensureTopic: (topic, partitions) => {
       insertTopic.run(topic, partitions)
@@ -210,6 +242,9 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
       ),
     dataVersion: () => db.pragma("data_version", { simple: true }) as number,
     loadSnapshot: (topic, partition) => selectSnapshot.get(topic, partition),
+    keysAfter: (topic, after, limit) => selectKeysAfter.all(topic, after, limit),
+    prune: (topic, batch) => pruneTx.immediate(topic, batch),
+    prunedHistory: (topic, partition) => selectPruned.get(topic, partition),
     close: () => db.close()
   }
 }

@@ -23,13 +23,13 @@ import { run } from "../run.ts"
 import { Effect, Exit, Scope } from "effect"
 import type { CommandEnvelope, EventEnvelope, JobStateName } from "../../machines/schema.ts"
 import { isQueueBody, type JobView } from "../../projections/job-view.ts"
-import { PartitionState } from "../../projections/partition-state.ts"
 import { PendingAdds } from "../../projections/pending-adds.ts"
 import { QueueState } from "../../projections/queue-state.ts"
 import type { Retention } from "../../projections/retention.ts"
 import { addStats, type QueueStats } from "../../projections/stats.ts"
 import { decodeCommand, decodeEvent } from "../codec.ts"
 import type { EventLogService, LogRecord } from "../log/event-log.ts"
+import { restoreStart } from "./restore-start.ts"
 
 export interface Change {
   readonly envelope: EventEnvelope
@@ -136,20 +136,9 @@ export class ReadModel {
   /** Partition `p` from its latest snapshot; returns the offset to follow its events from. */
   private async restore(p: number): Promise<number> {
     const { log, topic, retention, report } = this.options
-    const snapshot = await run(log.loadSnapshot(topic, p))
-    if (snapshot === undefined) return 0
-    let restored: PartitionState | undefined
-    try {
-      restored = PartitionState.fromSnapshot(JSON.parse(snapshot.data), retention)
-    } catch {
-      restored = undefined
-    }
-    if (restored === undefined) {
-      report(new Error(`${topic}/${p}: the snapshot at offset ${snapshot.offset} cannot be restored here; replaying the partition from offset 0`))
-      return 0
-    }
-    this.state.partitions[p] = restored
-    return snapshot.offset
+    const start = await restoreStart(log, topic, p, retention, report)
+    this.state.partitions[p] = start.state
+    return start.from
   }
 
   /** `ends` lists the events partitions, then the commands partitions. */

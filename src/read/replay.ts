@@ -11,7 +11,7 @@ import { QueueState } from "../../projections/queue-state.ts"
 import { KEEP_ALL, type Retention } from "../../projections/retention.ts"
 import { type VerifyReport, verifyEvents } from "../../projections/verify.ts"
 import { decodeEvent } from "../codec.ts"
-import { EventLog, type EventLogService, topicsOf } from "../log/event-log.ts"
+import { EventLog, type EventLogService, type PrunedHistory, topicsOf } from "../log/event-log.ts"
 import { layerFromUrl } from "../log/layers.ts"
 import { run } from "../run.ts"
 import type { QueueStats } from "../types.ts"
@@ -49,6 +49,12 @@ export interface ReplayResult {
   readonly timeline: ReadonlyArray<ReplayedEvent>
   /** Present when `verify` was asked for. */
   readonly verify?: VerifyReport
+  /**
+   * Partitions an operator pruned (`jobledger prune`): their history starts there, with the
+   * jobs that ended before `before` gone. A replay to the end counts those jobs in `stats`
+   * (they are exact); one bounded by `untilOffset`/`untilTime` cannot place them, and leaves them out.
+   */
+  readonly pruned: ReadonlyArray<PrunedHistory & { readonly partition: number }>
 }
 
 /** The queue has no events topic on this log: never created (a mistyped name?). */
@@ -78,6 +84,14 @@ export const replayFromLog = async (
   for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
   const total = ends.reduce((a, b) => a + b, 0)
   const projection = new QueueState(partitions, options.retention ?? KEEP_ALL)
+  const bounded = options.untilOffset !== undefined || options.untilTime !== undefined
+  const pruned: Array<PrunedHistory & { readonly partition: number }> = []
+  for (let p = 0; p < partitions && log.prunedHistory !== undefined; p++) {
+    const history = await run(log.prunedHistory(topic, p))
+    if (history === undefined) continue
+    pruned.push({ partition: p, ...history })
+    if (!bounded) projection.partition(p).countPruned(history)
+  }
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
   const timeline: Array<ReplayedEvent> = []
   const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []
@@ -113,7 +127,8 @@ export const replayFromLog = async (
     projection,
     undecodable,
     timeline,
-    ...(options.verify === true ? { verify: verifyEvents(checked) } : {})
+    ...(options.verify === true ? { verify: verifyEvents(checked) } : {}),
+    pruned
   }
 }
 

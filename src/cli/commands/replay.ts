@@ -80,18 +80,25 @@ export const replay: CommandSpec = {
           stats: statsObject(result.stats),
           ...(report === undefined ? {} : { job: report.job, partition: report.timeline.partition, timeline: report.timeline.entries }),
           undecodable: result.undecodable,
-          ...(result.verify === undefined ? {} : { verify: result.verify })
+          ...(result.verify === undefined ? {} : { verify: result.verify }),
+          ...(result.pruned.length === 0 ? {} : { pruned: result.pruned.map((h) => ({ ...h, before: isoTime(h.before) })) })
         })
       } else {
         const asOf = until === undefined ? "" : "untilOffset" in until ? ` up to offset ${until.untilOffset}` : ` up to ${isoTime(until.untilTime)}`
         const lines = [`replayed ${plural(result.events, "event")} of queue '${queueName}'${asOf} (${plural(result.partitions, "partition")}, ${opened.log.url})`]
         if (report === undefined) lines.push(...statsLines(statsObject(result.stats)))
         else lines.push(...jobReportLines(report, result.partitions))
+        for (const h of result.pruned)
+          lines.push(
+            `history of partition ${h.partition} pruned: ${plural(h.jobs, "job")} that ended before ${isoTime(h.before)} (${plural(h.events, "event")}) are gone from the log` +
+              (until === undefined ? ", counted in the stats above" : ", not counted in stats bounded by --until")
+          )
         for (const u of result.undecodable) lines.push(`undecodable record at partition ${u.partition} offset ${u.offset}: ${u.reason.split("\n")[0]}`)
         if (result.verify !== undefined) {
           const v = result.verify
           const of = `${plural(v.events, "event")} of ${plural(v.jobs, "job")}`
-          if (issues.length === 0) lines.push(`verify: OK — ${of}, every transition legal, no duplicate, no gap`)
+          const since = result.pruned.length === 0 ? "" : " (the history left after pruning)"
+          if (issues.length === 0) lines.push(`verify: OK — ${of}${since}, every transition legal, no duplicate, no gap`)
           else {
             lines.push(`verify: ${plural(issues.length, "problem")} in ${of}`)
             const rows = issues.map((i) => [position(i.partition, i.offset, result.partitions), i.jobId ?? "(queue)", i.kind, i.message])

@@ -193,6 +193,11 @@ export class PartitionState {
     return [...this.scheduleMap.values()].filter((s) => s.live)
   }
 
+  /** Every schedule of the partition, removed ones (tombstones) included. */
+  scheduleStates(): ReadonlyArray<ScheduleState> {
+    return [...this.scheduleMap.values()]
+  }
+
   /** The plain-JSON form (views with a stale pause flag are synced first). */
   toSnapshot(): PartitionSnapshot {
     const jobs = this.list()

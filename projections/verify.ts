@@ -15,10 +15,16 @@
  *   and an engine that cannot look ids up re-adds one past its retention.
  * - Queue events are counted and followed per (queue, partition): every partition's owner
  *   appends its own pause/resume with its own seq, and a job follows its partition's.
+ * - A partition whose history before some offset is gone (a Kafka topic past its
+ *   retention.ms) is verified from its snapshot (`VerifyStart`): the jobs, queue flag and
+ *   schedules the snapshot holds are known at their seq; a job it let go of (finished, past
+ *   its retention) is known again from a JobRetried that carries it, or a JobRemoved of it,
+ *   as a reader restoring there would take them.
  */
 import { beginJob, stepJob, type JobLife } from "../machines/job-machine.ts"
-import { isScheduleBody, type EventEnvelope, type QueueEventBody, type ScheduleEventBody } from "../machines/schema.ts"
-import { hasEnded, isQueueBody } from "./job-view.ts"
+import { isScheduleBody, type EventEnvelope, type JobEventEnvelope, type QueueEventBody, type ScheduleEventBody } from "../machines/schema.ts"
+import { advanceView, hasEnded, isFinished, isQueueBody, type JobView } from "./job-view.ts"
+import type { ScheduleState } from "./partition-state.ts"
 
 /** What can be wrong with one event. */
 export type VerifyIssueKind = "illegal" | "duplicate" | "gap" | "unknown-job"
@@ -64,11 +70,31 @@ interface QueueTrack {
 const PAUSED: QueueEventBody = { _tag: "QueuePaused" }
 const RESUMED: QueueEventBody = { _tag: "QueueResumed" }
 
-/** Verifies events given in log order (per partition), each with its offset. */
-export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
+/** What a partition's snapshot says, for a verify of the events after it (the history before is gone). */
+export interface VerifyStart {
+  readonly queue: string
+  readonly partition?: number
+  readonly queuePaused: boolean
+  readonly queueSeq: number
+  readonly jobs: Iterable<JobView>
+  readonly schedules: Iterable<ScheduleState>
+}
+
+/** Verifies events given in log order (per partition), each with its offset; `starts` for partitions verified from a snapshot. */
+export function verifyEvents(events: Iterable<VerifyInput>, starts: ReadonlyArray<VerifyStart> = []): VerifyReport {
   const jobs = new Map<string, JobTrack>()
   const queues = new Map<string, QueueTrack>()
   const schedules = new Map<string, ScheduleTrack>()
+  /** (queue, partition) keys verified from a snapshot. */
+  const midHistory = new Set<string>()
+  for (const start of starts) {
+    const queueKey = `${start.queue}\u0000${start.partition ?? 0}`
+    midHistory.add(queueKey)
+    queues.set(queueKey, { paused: start.queuePaused, seq: start.queueSeq })
+    for (const view of start.jobs) jobs.set(`${start.queue}\u0000${view.id}`, { life: view, seq: view.seq, createdAt: view.createdAt })
+    for (const s of start.schedules)
+      schedules.set(`${start.queue}\u0000${s.spec.id}`, { seq: s.seq, live: s.live, count: s.count, lastTick: s.lastTick ?? -Infinity })
+  }
   const issues: Array<VerifyIssue> = []
   let count = 0
   for (const { offset, envelope: e, partition } of events) {
@@ -101,6 +127,13 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
     const key = `${e.queue}\u0000${jobId}`
     const job = jobs.get(key)
     if (job === undefined) {
+      if (body._tag !== "JobAdded" && midHistory.has(queueKey)) {
+        // a job the snapshot let go of: known again from what the event carries, as a reader knows it
+        const known = letGoJob(e as JobEventEnvelope, queue.paused)
+        if (known !== undefined) jobs.set(key, known)
+        else report("unknown-job", `${body._tag} (seq ${e.seq}) of a job neither the snapshot nor the history after it knows`)
+        continue
+      }
       if (body._tag !== "JobAdded") {
         report("unknown-job", `${body._tag} (seq ${e.seq}) before the job's JobAdded`)
         continue
@@ -126,6 +159,21 @@ export function verifyEvents(events: Iterable<VerifyInput>): VerifyReport {
     if (!step.ok) report("illegal", `seq ${e.seq}: ${step.reason}`)
   }
   return { events: count, jobs: jobs.size, issues, ok: issues.length === 0 }
+}
+
+/** A job a snapshot no longer held, from a JobRetried carrying it or a JobRemoved of it (finished ones only). */
+function letGoJob(e: JobEventEnvelope, queuePaused: boolean): JobTrack | undefined {
+  if (e.body._tag === "JobRetried" && e.body.job !== undefined) {
+    const advance = advanceView(undefined, e, queuePaused)
+    return advance.kind === "changed" ? { life: advance.after, seq: e.seq, createdAt: advance.after.createdAt } : undefined
+  }
+  if (e.body._tag === "JobRemoved" && isFinished(e.body.from)) {
+    // what the snapshot counted of it: a finished job; the machine still judges the removal
+    const before: JobLife = { state: e.body.from, attemptsMade: 0, maxAttempts: 0, stalledCount: 0, queuePaused, runAt: e.time }
+    const step = stepJob(before, e.body)
+    return step.ok ? { life: step.life, seq: e.seq, createdAt: e.time } : undefined
+  }
+  return undefined
 }
 
 interface ScheduleTrack {

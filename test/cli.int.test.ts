@@ -182,11 +182,13 @@ const sqliteFile = join(mkdtempSync(join(tmpdir(), "jobledger-cli-")), "jobs.db"
 const sqliteAppend = async (topic: string, partition: number, key: string, value: string): Promise<number> => {
   const db = new Database(sqliteFile, { timeout: 10_000 })
   try {
+    // BEGIN IMMEDIATE, as the log's own writes: a deferred transaction that reads and then
+    // writes gets SQLITE_BUSY at once (no busy wait) when another connection wrote in between
     return db.transaction(() => {
       const { next } = db.prepare("SELECT COALESCE(MAX(offset) + 1, 0) AS next FROM records WHERE topic = ? AND partition = ?").get(topic, partition) as { next: number }
       db.prepare("INSERT INTO records (topic, partition, offset, key, value, ts) VALUES (?, ?, ?, ?, ?, ?)").run(topic, partition, next, key, value, Date.now())
       return next
-    })()
+    }).immediate()
   } finally {
     db.close()
   }

@@ -144,6 +144,11 @@ export interface EventLogService {
   readonly join: (spec: GroupSpec) => Effect.Effect<void, LogError, Scope.Scope>
   /** The atomic unit of the engine (see TransactUnit). Fails with FencedError for a zombie. */
   readonly transact: (unit: TransactUnit) => Effect.Effect<void, LogError | FencedError>
+  /**
+   * The first offset still in a partition: above 0 once a retention deleted its oldest
+   * records (Kafka's `?retainMs=`). Logs that never delete a prefix have none (it is 0).
+   */
+  readonly startOffset?: (topic: string, partition: number) => Effect.Effect<number, LogError>
   /** The latest snapshot of a partition of `topic` (see TransactUnit.snapshot); `undefined` when none. */
   readonly loadSnapshot: (topic: string, partition: number) => Effect.Effect<StoredSnapshot | undefined, LogError>
   /**

@@ -22,7 +22,7 @@
  * it is retried with backoff for about 20 s before it fails.
  */
 import { Effect, Layer } from "effect"
-import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
+import type { Admin, ConfigResourceTypes, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
 import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, isTransient, Kafka, kafkaConfig, sleep, toLogError } from "./kafka-client.ts"
 import { checkTls, connectError } from "./kafka-connect.ts"
@@ -155,7 +155,17 @@ export interface KafkaLogOptions {
    * theirs; other topics (dead letters) get what the caller asks.
    */
   readonly partitions?: number
+  /**
+   * `retention.ms` of the commands and events topics (`?retainMs=`): set when they are
+   * created, and on existing ones when it differs (their other topic settings kept).
+   * Default: -1, keep everything.
+   */
+  readonly retainMs?: number
 }
+
+/** kafkajs's ConfigResourceTypes.TOPIC and ConfigSource.TOPIC_CONFIG (const enums in its types, numbers on the wire). */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes
+const SET_ON_TOPIC = 1
 
 /** Topics whose partition count `KafkaLogOptions.partitions` sets. */
 const isQueueTopic = (topic: string) => /^jobledger\..+\.(commands|events)$/.test(topic)
@@ -352,10 +362,33 @@ const open = async (connection: KafkaConnection, options: KafkaLogOptions) => {
 
   const ensureTopic = async (topic: string, asked: number): Promise<number> => {
     const partitions = options.partitions !== undefined && isQueueTopic(topic) ? options.partitions : asked
-    const count = await createTopic(topic, partitions, [{ name: "retention.ms", value: "-1" }])
+    const retention = String(isQueueTopic(topic) ? (options.retainMs ?? -1) : -1)
+    const count = await createTopic(topic, partitions, [{ name: "retention.ms", value: retention }])
+    if (options.retainMs !== undefined && isQueueTopic(topic)) await keepRetention(topic, retention)
     // the events' snapshots live beside them, one partition per events partition
     if (isEventsTopic(topic)) await createTopic(snapshotsTopicOf(topic), count, SNAPSHOTS_TOPIC_CONFIG)
     return count
+  }
+
+  /**
+   * Sets `retention.ms` of an existing topic if it differs. AlterConfigs replaces a topic's
+   * whole set of settings, so every one set on the topic goes back with it.
+   */
+  const keepRetention = async (topic: string, retention: string): Promise<void> => {
+    const described = await settled(`reading the settings of topic ${topic}`, () =>
+      admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name: topic }] })
+    )
+    const entries = described.resources[0]?.configEntries ?? []
+    if (entries.find((e) => e.configName === "retention.ms")?.configValue === retention) return
+    const kept = entries
+      .filter((e) => e.configSource === SET_ON_TOPIC && !e.readOnly && !e.isSensitive && e.configName !== "retention.ms")
+      .map((e) => ({ name: e.configName, value: e.configValue }))
+    await settled(`setting retention.ms=${retention} on topic ${topic}`, () =>
+      admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: TOPIC_RESOURCE, name: topic, configEntries: [...kept, { name: "retention.ms", value: retention }] }]
+      })
+    )
   }
 
   const createTopic = async (topic: string, partitions: number, configEntries: Array<{ name: string; value: string }>): Promise<number> => {
@@ -442,6 +475,11 @@ const open = async (connection: KafkaConnection, options: KafkaLogOptions) => {
         try: () => transactions.transact(unit),
         catch: (cause) =>
           cause instanceof FencedError ? cause : toLogError(url, `transaction on ${unit.eventsTopic}/${unit.partition}`, cause)
+      }),
+    startOffset: (topic, partition) =>
+      attempt(`start offset of ${topic}/${partition}`, async () => {
+        const found = (await topicOffsets(topic)).find((o) => o.partition === partition)
+        return found === undefined ? 0 : Math.max(0, Number(found.low))
       }),
     loadSnapshot: (topic, partition) =>
       attempt(`reading the snapshot of ${topic}/${partition}`, async () => {

@@ -77,7 +77,8 @@ const kafkaLayer = (location: KafkaLocation, settings: LogSettings): Layer.Layer
       Effect.map((m) =>
         m.KafkaLog.layer(connection, {
           ...(location.replicationFactor === undefined ? {} : { replicationFactor: location.replicationFactor }),
-          ...(location.partitions === undefined ? {} : { partitions: location.partitions })
+          ...(location.partitions === undefined ? {} : { partitions: location.partitions }),
+          ...(location.retainMs === undefined ? {} : { retainMs: location.retainMs })
         })
       )
     )

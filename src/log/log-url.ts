@@ -4,8 +4,9 @@
  *   kafka://host:port[,host:port…][?param=value&…]     plaintext, unless a parameter asks for TLS
  *   kafkas://host:port[,host:port…][?param=value&…]    TLS (the system's CAs unless ca= is given)
  *
- * Kafka parameters: partitions, replication (topics created), tls=1|0, ca=<file>,
- * cert=<file>&key=<file> (a client certificate), sasl=plain|scram-sha-256|scram-sha-512.
+ * Kafka parameters: partitions, replication (topics created), retainMs (history retention of
+ * the events and commands topics), tls=1|0, ca=<file>, cert=<file>&key=<file> (a client
+ * certificate), sasl=plain|scram-sha-256|scram-sha-512.
  *
  * Invariants:
  * - A log URL never carries a secret: `user:pass@` and credential parameters are refused
@@ -34,6 +35,12 @@ export interface KafkaLocation {
   readonly replicationFactor?: number
   /** Partitions of the commands and events topics the log creates (default: the queue's, 3). */
   readonly partitions?: number
+  /**
+   * `retention.ms` of the events and commands topics (default: keep everything). Kafka
+   * deletes older segments; engines and readers restore from their snapshots, and replay
+   * starts there. At least MIN_RETAIN_MS, so a snapshot always covers what retention deletes.
+   */
+  readonly retainMs?: number
   /** TLS as the URL says: true (kafkas://, tls=1, ca/cert/key given), false (tls=0), absent (not said). */
   readonly tls?: boolean
   /** PEM file of the CAs to trust instead of the system's (absolute). */
@@ -54,7 +61,12 @@ export const resolveLogUrl = (option: string | undefined): string =>
 
 const USAGE = "use 'memory:', 'sqlite:/path/to/jobs.db' or 'kafka://host:9092[,host2:9092][?replication=3&partitions=6]' ('kafkas://' for TLS)"
 
-const KAFKA_PARAMS = ["replication", "partitions", "tls", "ca", "cert", "key", "sasl"] as const
+const KAFKA_PARAMS = ["replication", "partitions", "retainMs", "tls", "ca", "cert", "key", "sasl"] as const
+/**
+ * The shortest history retention allowed: an hour. A partition's owner writes a snapshot at
+ * least every 30 s while it has work, so everything retention may delete is long covered.
+ */
+export const MIN_RETAIN_MS = 3_600_000
 /** Parameters whose values are file paths: the only place an '@' may appear in a Kafka URL. */
 const FILE_PARAMS: ReadonlyArray<string> = ["ca", "cert", "key"]
 
@@ -94,6 +106,7 @@ const shownValue = (name: string, value: string): string => {
   if (FILE_PARAMS.includes(name)) return value
   const v = value.toLowerCase()
   if ((name === "partitions" || name === "replication") && /^\d{0,6}$/.test(v)) return value
+  if (name === "retainMs" && /^\d{0,16}$/.test(v)) return value
   if (name === "tls" && /^(1|0|true|false|yes|no|on|off)$/.test(v)) return value
   if (name === "sasl" && (SASL_MECHANISMS as ReadonlyArray<string>).includes(v)) return value
   return "***"
@@ -175,6 +188,10 @@ const parseKafkaUrl = (url: string): KafkaLocation => {
 
   const replication = params.get("replication")
   const partitions = params.get("partitions")
+  const retainRaw = params.get("retainMs")
+  const retainMs = retainRaw === null ? undefined : positiveInt(url, "retainMs", retainRaw, Number.MAX_SAFE_INTEGER)
+  if (retainMs !== undefined && retainMs < MIN_RETAIN_MS)
+    throw new Error(`log '${shown}': retainMs must be at least ${MIN_RETAIN_MS} (1 h), so that a snapshot covers whatever Kafka deletes; got ${retainMs}`)
   const file = (name: string): string | undefined => {
     const raw = params.get(name)
     if (raw === null) return undefined
@@ -205,6 +222,7 @@ const parseKafkaUrl = (url: string): KafkaLocation => {
     brokers,
     ...(replication === null ? {} : { replicationFactor: positiveInt(url, "replication", replication, 32_767) }),
     ...(partitions === null ? {} : { partitions: positiveInt(url, "partitions", partitions, 10_000) }),
+    ...(retainMs === undefined ? {} : { retainMs }),
     ...(tls === undefined ? {} : { tls }),
     ...(caFile === undefined ? {} : { caFile }),
     ...(certFile === undefined ? {} : { certFile }),

@@ -9,11 +9,12 @@ import { ManagedRuntime } from "effect"
 import type { EventEnvelope } from "../../machines/schema.ts"
 import { QueueState } from "../../projections/queue-state.ts"
 import { KEEP_ALL, type Retention } from "../../projections/retention.ts"
-import { type VerifyReport, verifyEvents } from "../../projections/verify.ts"
+import { type VerifyReport, type VerifyStart, verifyEvents } from "../../projections/verify.ts"
 import { decodeEvent } from "../codec.ts"
 import { EventLog, type EventLogService, type PrunedHistory, topicsOf } from "../log/event-log.ts"
 import { layerFromUrl } from "../log/layers.ts"
 import { run } from "../run.ts"
+import { parseSnapshot } from "./restore-start.ts"
 import type { QueueStats } from "../types.ts"
 
 const READ_BATCH = 20_000
@@ -55,6 +56,17 @@ export interface ReplayResult {
    * (they are exact); one bounded by `untilOffset`/`untilTime` cannot place them, and leaves them out.
    */
   readonly pruned: ReadonlyArray<PrunedHistory & { readonly partition: number }>
+  /**
+   * Partitions whose oldest records a retention deleted (Kafka `?retainMs=`): their history
+   * starts at `startOffset`, and the replay started from the snapshot at `from` (its jobs and
+   * counts as the engine decided them; `verify` checks the events after it).
+   */
+  readonly truncated: ReadonlyArray<{ readonly partition: number; readonly startOffset: number; readonly from: number }>
+}
+
+/** The history a bounded replay asks for is gone (retention), or no snapshot covers where the log now starts. */
+export class HistoryGoneError extends Error {
+  override readonly name = "HistoryGoneError"
 }
 
 /** The queue has no events topic on this log: never created (a mistyped name?). */
@@ -92,12 +104,32 @@ export const replayFromLog = async (
     pruned.push({ partition: p, ...history })
     if (!bounded) projection.partition(p).countPruned(history)
   }
+  const truncated: Array<{ partition: number; startOffset: number; from: number }> = []
+  const starts: Array<VerifyStart> = []
+  const firsts: Array<number> = []
+  for (let p = 0; p < partitions; p++) {
+    const first = log.startOffset === undefined ? 0 : await run(log.startOffset(topic, p))
+    firsts.push(0)
+    if (first === 0) continue
+    const snapshot = await run(log.loadSnapshot(topic, p))
+    const state = snapshot === undefined ? undefined : parseSnapshot(snapshot.data, KEEP_ALL)
+    if (snapshot === undefined || state === undefined || snapshot.offset < first)
+      throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention) and no snapshot covers it, so it cannot be replayed whole`)
+    if (options.untilOffset !== undefined && options.untilOffset < snapshot.offset)
+      throw new HistoryGoneError(`${topic}/${p}: the history before offset ${snapshot.offset} is gone (retention; the log starts at ${first}): replay --until a later offset`)
+    if (options.untilTime !== undefined)
+      throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention), so a time may fall before its history: replay --until an offset at or after ${snapshot.offset}`)
+    projection.partitions[p] = state
+    firsts[p] = snapshot.offset
+    truncated.push({ partition: p, startOffset: first, from: snapshot.offset })
+    starts.push({ queue, partition: p, queuePaused: state.queuePaused, queueSeq: state.queueSeq, jobs: state.list(), schedules: state.scheduleStates() })
+  }
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
   const timeline: Array<ReplayedEvent> = []
   const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []
   let events = 0
   for (let p = 0; p < partitions; p++) {
-    let from = 0
+    let from = firsts[p]!
     reading: while (from < ends[p]!) {
       const batch = await run(log.read(topic, p, from, Math.min(READ_BATCH, ends[p]! - from)))
       if (batch.length === 0) break
@@ -127,8 +159,9 @@ export const replayFromLog = async (
     projection,
     undecodable,
     timeline,
-    ...(options.verify === true ? { verify: verifyEvents(checked) } : {}),
-    pruned
+    ...(options.verify === true ? { verify: verifyEvents(checked, starts) } : {}),
+    pruned,
+    truncated
   }
 }
 

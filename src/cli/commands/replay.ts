@@ -47,7 +47,7 @@ export const replay: CommandSpec = {
     const jobId = args.string("job")
     const verify = args.flag("verify")
     // the engine's modules load only when a command runs, so --help and usage errors are quick
-    const [{ openLog, requireExistingLog }, { replayFromLog }, { jobReport }, { jobReportLines, position, positionHeader }] = await Promise.all([
+    const [{ openLog, requireExistingLog }, { HistoryGoneError, replayFromLog }, { jobReport }, { jobReportLines, position, positionHeader }] = await Promise.all([
       import("../connect.ts"),
       import("../../read/replay.ts"),
       import("../../read/job-timeline.ts"),
@@ -63,7 +63,11 @@ export const replay: CommandSpec = {
         verify,
         onProgress: progress.update
       }
-      const result = await replayFromLog(opened.log, queueName, options).finally(progress.done)
+      const result = await replayFromLog(opened.log, queueName, options)
+        .catch((e) => {
+          throw e instanceof HistoryGoneError ? new CliFailure(e.message) : e
+        })
+        .finally(progress.done)
       const report = jobId === undefined ? undefined : await jobReport(opened.log, queueName, jobId, result, until)
       if (jobId !== undefined && report === undefined)
         throw new CliFailure(`job '${jobId}' not found in queue '${queueName}'${untilRaw === undefined ? "" : " at that point of the log"}`)
@@ -81,7 +85,8 @@ export const replay: CommandSpec = {
           ...(report === undefined ? {} : { job: report.job, partition: report.timeline.partition, timeline: report.timeline.entries }),
           undecodable: result.undecodable,
           ...(result.verify === undefined ? {} : { verify: result.verify }),
-          ...(result.pruned.length === 0 ? {} : { pruned: result.pruned.map((h) => ({ ...h, before: isoTime(h.before) })) })
+          ...(result.pruned.length === 0 ? {} : { pruned: result.pruned.map((h) => ({ ...h, before: isoTime(h.before) })) }),
+          ...(result.truncated.length === 0 ? {} : { truncated: result.truncated })
         })
       } else {
         const asOf = until === undefined ? "" : "untilOffset" in until ? ` up to offset ${until.untilOffset}` : ` up to ${isoTime(until.untilTime)}`
@@ -93,11 +98,13 @@ export const replay: CommandSpec = {
             `history of partition ${h.partition} pruned: ${plural(h.jobs, "job")} that ended before ${isoTime(h.before)} (${plural(h.events, "event")}) are gone from the log` +
               (until === undefined ? ", counted in the stats above" : ", not counted in stats bounded by --until")
           )
+        for (const t of result.truncated)
+          lines.push(`history of partition ${t.partition} starts at offset ${t.startOffset} (retention): replayed from its snapshot at offset ${t.from}`)
         for (const u of result.undecodable) lines.push(`undecodable record at partition ${u.partition} offset ${u.offset}: ${u.reason.split("\n")[0]}`)
         if (result.verify !== undefined) {
           const v = result.verify
           const of = `${plural(v.events, "event")} of ${plural(v.jobs, "job")}`
-          const since = result.pruned.length === 0 ? "" : " (the history left after pruning)"
+          const since = result.truncated.length > 0 ? " (after the snapshots)" : result.pruned.length > 0 ? " (the history left after pruning)" : ""
           if (issues.length === 0) lines.push(`verify: OK — ${of}${since}, every transition legal, no duplicate, no gap`)
           else {
             lines.push(`verify: ${plural(issues.length, "problem")} in ${of}`)

@@ -108,7 +108,7 @@ describe("log URL: Kafka TLS and SASL parameters", () => {
     expect(displayLogUrl("sqlite:/data/ops@corp/jobs.db")).toBe("sqlite:/data/ops@corp/jobs.db")
     // unknown parameter names are shown (they are ours to explain), their values never
     expect(thrown(() => parseLogUrl(`kafka://a:1?partition=${SECRET}`)).message).toBe(
-      "log 'kafka://a:1?partition=***': unknown parameter 'partition' (kafka takes replication, partitions, tls, ca, cert, key, sasl)"
+      "log 'kafka://a:1?partition=***': unknown parameter 'partition' (kafka takes replication, partitions, retainMs, tls, ca, cert, key, sasl)"
     )
   })
 })

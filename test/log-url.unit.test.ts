@@ -9,6 +9,11 @@ describe("parseLogUrl kafka parameters", () => {
     expect(parseLogUrl("kafka://a:9092/?partitions=6&replication=1")).toEqual({ kind: "kafka", brokers: ["a:9092"], replicationFactor: 1, partitions: 6 })
   })
 
+  it("parses retainMs (history retention), an hour at least", () => {
+    expect(parseLogUrl("kafka://a:9092?retainMs=604800000")).toEqual({ kind: "kafka", brokers: ["a:9092"], retainMs: 604_800_000 })
+    expect(parseLogUrl("kafka://a:9092?retainMs=3600000")).toMatchObject({ retainMs: 3_600_000 })
+  })
+
   it.each([
     ["kafka://a:9092?replication=0", /replication must be a whole number from 1/],
     ["kafka://a:9092?replication=1.5", /replication must be a whole number/],
@@ -16,7 +21,10 @@ describe("parseLogUrl kafka parameters", () => {
     ["kafka://a:9092?partitions=", /partitions must be a whole number/],
     ["kafka://a:9092?partition=3", /unknown parameter 'partition'/],
     ["kafka://a:9092?partitions=2&partitions=3", /partitions is given more than once/],
-    ["kafka://?partitions=3", /every broker must be host:port/]
+    ["kafka://?partitions=3", /every broker must be host:port/],
+    ["kafka://a:9092?retainMs=3599999", /retainMs must be at least 3600000 \(1 h\)/],
+    ["kafka://a:9092?retainMs=-1", /retainMs must be a whole number/],
+    ["kafka://a:9092?retainMs=1d", /retainMs must be a whole number/]
   ])("refuses %s with a clear error", (url, message) => {
     expect(() => parseLogUrl(url)).toThrow(message)
   })

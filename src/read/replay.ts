@@ -4,9 +4,14 @@
  *
  * Replay reads the log and nothing else; it never writes, so it is safe to run against a
  * live queue (it sees the log as of the moment each partition is read).
+ *
+ * A history an operator cut short still replays exactly: jobs pruned from a SQLite log are
+ * counted from the log's pruned history, and a partition whose Kafka retention deleted its
+ * start is replayed (and verified) from its snapshot on.
  */
 import { ManagedRuntime } from "effect"
 import type { EventEnvelope } from "../../machines/schema.ts"
+import type { PartitionState } from "../../projections/partition-state.ts"
 import { QueueState } from "../../projections/queue-state.ts"
 import { KEEP_ALL, type Retention } from "../../projections/retention.ts"
 import { type VerifyReport, type VerifyStart, verifyEvents } from "../../projections/verify.ts"
@@ -61,7 +66,14 @@ export interface ReplayResult {
    * starts at `startOffset`, and the replay started from the snapshot at `from` (its jobs and
    * counts as the engine decided them; `verify` checks the events after it).
    */
-  readonly truncated: ReadonlyArray<{ readonly partition: number; readonly startOffset: number; readonly from: number }>
+  readonly truncated: ReadonlyArray<Truncated>
+}
+
+/** A partition whose history before `startOffset` is gone, replayed from its snapshot at `from`. */
+export interface Truncated {
+  readonly partition: number
+  readonly startOffset: number
+  readonly from: number
 }
 
 /** The history a bounded replay asks for is gone (retention), or no snapshot covers where the log now starts. */
@@ -97,31 +109,18 @@ export const replayFromLog = async (
   const total = ends.reduce((a, b) => a + b, 0)
   const projection = new QueueState(partitions, options.retention ?? KEEP_ALL)
   const bounded = options.untilOffset !== undefined || options.untilTime !== undefined
-  const pruned: Array<PrunedHistory & { readonly partition: number }> = []
-  for (let p = 0; p < partitions && log.prunedHistory !== undefined; p++) {
-    const history = await run(log.prunedHistory(topic, p))
-    if (history === undefined) continue
-    pruned.push({ partition: p, ...history })
-    if (!bounded) projection.partition(p).countPruned(history)
-  }
-  const truncated: Array<{ partition: number; startOffset: number; from: number }> = []
+  const pruned = await prunedOf(log, topic, partitions)
+  if (!bounded) for (const history of pruned) projection.partition(history.partition).countPruned(history)
+  const truncated: Array<Truncated> = []
   const starts: Array<VerifyStart> = []
   const firsts: Array<number> = []
   for (let p = 0; p < partitions; p++) {
-    const first = log.startOffset === undefined ? 0 : await run(log.startOffset(topic, p))
-    firsts.push(0)
-    if (first === 0) continue
-    const snapshot = await run(log.loadSnapshot(topic, p))
-    const state = snapshot === undefined ? undefined : parseSnapshot(snapshot.data, KEEP_ALL)
-    if (snapshot === undefined || state === undefined || snapshot.offset < first)
-      throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention) and no snapshot covers it, so it cannot be replayed whole`)
-    if (options.untilOffset !== undefined && options.untilOffset < snapshot.offset)
-      throw new HistoryGoneError(`${topic}/${p}: the history before offset ${snapshot.offset} is gone (retention; the log starts at ${first}): replay --until a later offset`)
-    if (options.untilTime !== undefined)
-      throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention), so a time may fall before its history: replay --until an offset at or after ${snapshot.offset}`)
+    const start = await truncatedStart(log, topic, p, options)
+    firsts.push(start?.truncated.from ?? 0)
+    if (start === undefined) continue
+    const { state } = start
     projection.partitions[p] = state
-    firsts[p] = snapshot.offset
-    truncated.push({ partition: p, startOffset: first, from: snapshot.offset })
+    truncated.push(start.truncated)
     starts.push({ queue, partition: p, queuePaused: state.queuePaused, queueSeq: state.queueSeq, jobs: state.list(), schedules: state.scheduleStates() })
   }
   const undecodable: Array<{ partition: number; offset: number; reason: string }> = []
@@ -163,6 +162,39 @@ export const replayFromLog = async (
     pruned,
     truncated
   }
+}
+
+/** What `jobledger prune` deleted, per partition that was pruned. */
+const prunedOf = async (log: EventLogService, topic: string, partitions: number): Promise<Array<PrunedHistory & { readonly partition: number }>> => {
+  const pruned: Array<PrunedHistory & { readonly partition: number }> = []
+  for (let p = 0; p < partitions && log.prunedHistory !== undefined; p++) {
+    const history = await run(log.prunedHistory(topic, p))
+    if (history !== undefined) pruned.push({ partition: p, ...history })
+  }
+  return pruned
+}
+
+/**
+ * For a partition whose log no longer starts at 0 (retention), the state to replay it from:
+ * its snapshot, which must cover the start and the replay's bound. `undefined`: it starts at 0.
+ */
+const truncatedStart = async (
+  log: EventLogService,
+  topic: string,
+  p: number,
+  options: ReplayOptions
+): Promise<{ readonly state: PartitionState; readonly truncated: Truncated } | undefined> => {
+  const first = log.startOffset === undefined ? 0 : await run(log.startOffset(topic, p))
+  if (first === 0) return undefined
+  const snapshot = await run(log.loadSnapshot(topic, p))
+  const state = snapshot === undefined ? undefined : parseSnapshot(snapshot.data, KEEP_ALL)
+  if (snapshot === undefined || state === undefined || snapshot.offset < first)
+    throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention) and no snapshot covers it, so it cannot be replayed whole`)
+  if (options.untilOffset !== undefined && options.untilOffset < snapshot.offset)
+    throw new HistoryGoneError(`${topic}/${p}: the history before offset ${snapshot.offset} is gone (retention; the log starts at ${first}): replay --until a later offset`)
+  if (options.untilTime !== undefined)
+    throw new HistoryGoneError(`${topic}/${p}: the log starts at offset ${first} (retention), so a time may fall before its history: replay --until an offset at or after ${snapshot.offset}`)
+  return { state, truncated: { partition: p, startOffset: first, from: snapshot.offset } }
 }
 
 /** Opens `logUrl`, replays `queue`, closes the log. */

@@ -19,7 +19,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { delimiter, join, relative, sep } from "node:path"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { kafkaBrokers, uniqueQueue } from "./support/backends.ts"
 import { runToEnd } from "./support/children.ts"
@@ -204,7 +204,7 @@ afterAll(() => {
 describe("the packed tarball", () => {
   it("holds the build, the bin and the documents, and nothing of the repository's own", () => {
     const paths = packed.files.map((f) => f.path)
-    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "bin/jobledger.mjs", "dist/esm/src/index.js", "dist/esm/src/index.d.ts", "dist/esm/src/cli/main.js", "dist/cjs/src/index.js", "dist/cjs/src/index.d.ts", "dist/cjs/package.json", "src/index.ts"])
+    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "bin/jobledger.mjs", "dist/esm/src/index.js", "dist/esm/src/index.d.ts", "dist/esm/src/cli/main.js", "dist/cjs/src/index.js", "dist/cjs/src/index.d.ts", "dist/cjs/package.json", "src/index.ts", "dist/esm/src/log/sqlite-writer-worker.js", "dist/cjs/src/log/sqlite-writer-worker.js"])
       expect(paths).toContain(f)
     const stray = paths.filter((p) => /^(test|bench|examples|scripts|scratch|\.kafka|\.jobledger|\.ci|coverage)\/|^tsconfig|^vitest|^docker-compose|\.tsbuildinfo$/.test(p))
     expect(stray).toEqual([])
@@ -278,7 +278,34 @@ const engineRuns = async (dir: string, handlers: string, via: string) => {
   expect(await engine.exited, engine.stderr()).toBe(0)
 }
 
+/** A script (for `node -e`) that writes one record through the installed build's SQLite writer thread and prints what came back. */
+const writerProbe = (build: "esm" | "cjs") => {
+  const dist = join(app, "node_modules", "jobledger", "dist", build, "src", "log")
+  const load = (file: string) => (build === "esm" ? `await import(${JSON.stringify(pathToFileURL(join(dist, file)).href)})` : `require(${JSON.stringify(join(dist, file))})`)
+  const body = `
+    const { mkdtempSync } = require("node:fs"); const { join } = require("node:path"); const { tmpdir } = require("node:os")
+    const { openSqliteStore } = ${load("sqlite-store.js")}
+    const { SqliteWriter } = ${load("sqlite-writer.js")}
+    const path = join(mkdtempSync(join(tmpdir(), "jobledger-writer-probe-")), "w.db")
+    const store = openSqliteStore({ path, synchronous: "NORMAL" })
+    store.ensureTopic("t", 1)
+    const writer = new SqliteWriter({ path, synchronous: "NORMAL" })
+    const written = await writer.appendAll([{ topic: "t", records: [{ key: "k", value: "v" }] }], Date.now())
+    console.log(JSON.stringify({ offset: written[0].offset, threaded: writer.started, read: store.read("t", 0, 0, 10).map((r) => r.value) }))
+    writer.close(); store.close()`
+  return build === "esm" ? `import { createRequire } from "node:module"; const require = createRequire(import.meta.url); ${body}` : `(async () => { ${body} })()`
+}
+
 describe("jobledger engine in the installed package, without tsx", () => {
+  it.each(["esm", "cjs"] as const)(
+    "the %s build writes through its SQLite writer thread (the worker's entry ships and loads without tsx)",
+    async (build) => {
+      const r = await ok(process.execPath, [...(build === "esm" ? ["--input-type=module"] : []), "-e", writerProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
+      expect(JSON.parse(lastLine(r.stdout))).toEqual({ offset: 0, threaded: true, read: ["v"] })
+    },
+    TEST_TIMEOUT_MS
+  )
+
   it("runs a .mjs handlers module in an ES module project", () => engineRuns(esm, "./handlers.mjs", "handlers.mjs"), TEST_TIMEOUT_MS)
   it("runs a .cjs handlers module in a CommonJS project", () => engineRuns(cjs, "./handlers.cjs", "handlers.cjs"), TEST_TIMEOUT_MS)
 

@@ -1,12 +1,11 @@
 /**
- * Running one handler as an Effect fiber: a job's attempt, with its timeout and its
- * AbortSignal, reduced to an Outcome the partition actor can decide on.
+ * Running one handler: a job's attempt, with its timeout and its AbortSignal, reduced to an
+ * Outcome the partition actor can decide on.
  *
  * Invariant: whatever the handler does — resolve, reject with anything, throw
- * synchronously, return something JSON cannot carry, or never settle — the fiber ends in
- * exactly one Outcome (or is interrupted by its owner), and never throws into the engine.
+ * synchronously, return something JSON cannot carry, or never settle — the attempt ends in
+ * exactly one Outcome (unless its owner abandons it first), and never throws into the engine.
  */
-import { Cause, Effect, Exit, type Fiber } from "effect"
 import { inspect } from "node:util"
 import type { JobError } from "../../machines/schema.ts"
 import { jsonProblem } from "../codec.ts"
@@ -46,7 +45,6 @@ export const describeFailure = (thrown: unknown): { error: JobError; original: E
 }
 
 export interface Attempt {
-  readonly fiber: Fiber.RuntimeFiber<Outcome, never>
   /** Fires the handler's AbortSignal; its outcome, if it ever comes, is then ignored by the owner. */
   readonly abort: (reason: Error) => void
 }
@@ -93,11 +91,12 @@ export class LazySignal {
 }
 
 /**
- * Starts `invoke` in a fiber. `invoke` receives a LazySignal that fires on timeout and when
- * its owner aborts it (close grace expired). The fiber is a plain `Effect.async` with its own
- * signal and timer and no canceler: `Effect.tryPromise` + `Effect.timeoutFail` cost ~13×
- * more CPU per job (measured: ~160 µs vs ~12 µs), and a canceler alone adds ~11 µs — they
- * dominated the engine's hot path. Abandoning is done by the owner, not by interruption.
+ * Starts `invoke` and reports its Outcome once. `invoke` receives a LazySignal that fires on
+ * timeout and when its owner aborts it (close grace expired). A plain promise with its own
+ * timer: no Effect fiber per attempt. A forked fiber (`Effect.runFork` of an `Effect.async`)
+ * was ~10 µs of a drain's CPU per job and its allocations, and gave nothing a promise does
+ * not: the attempt is never interrupted, only abandoned by its owner (which then ignores
+ * the outcome). `Effect.tryPromise` + `Effect.timeoutFail` had cost ~160 µs.
  */
 export const startAttempt = (
   invoke: (signal: LazySignal) => unknown,
@@ -105,30 +104,30 @@ export const startAttempt = (
   onOutcome: (outcome: Outcome) => void
 ): Attempt => {
   const controller = new LazySignal()
-  const attempt = Effect.async<Outcome>((resume) => {
-    let settled = false
-    let timer: NodeJS.Timeout | undefined
-    const settle = (outcome: Outcome) => {
-      if (settled) return
-      settled = true
-      if (timer !== undefined) clearTimeout(timer)
-      resume(Effect.succeed(outcome))
+  let settled = false
+  let timer: NodeJS.Timeout | undefined
+  const settle = (outcome: Outcome) => {
+    if (settled) return
+    settled = true
+    if (timer !== undefined) clearTimeout(timer)
+    try {
+      onOutcome(outcome)
+    } catch (error) {
+      // the owner's own bug: surfaced as an uncaught exception, as a throwing fiber observer would be
+      queueMicrotask(() => {
+        throw error
+      })
     }
-    if (timeoutMs !== undefined)
-      timer = setTimeout(() => {
-        const error = new JobTimeoutError(`job timed out after ${timeoutMs} ms`)
-        controller.abort(error)
-        settle(failed(error))
-      }, timeoutMs)
-    new Promise<unknown>((resolve) => resolve(invoke(controller))).then(
-      (result) => settle(succeeded(result)),
-      (thrown) => settle(failed(thrown))
-    )
-  })
-  const fiber = Effect.runFork(attempt)
-  fiber.addObserver((exit) => {
-    if (Exit.isSuccess(exit)) onOutcome(exit.value)
-    else if (!Cause.isInterruptedOnly(exit.cause)) onOutcome(failed(Cause.squash(exit.cause)))
-  })
-  return { fiber, abort: (reason) => controller.abort(reason) }
+  }
+  if (timeoutMs !== undefined)
+    timer = setTimeout(() => {
+      const error = new JobTimeoutError(`job timed out after ${timeoutMs} ms`)
+      controller.abort(error)
+      settle(failed(error))
+    }, timeoutMs)
+  new Promise<unknown>((resolve) => resolve(invoke(controller))).then(
+    (result) => settle(succeeded(result)),
+    (thrown) => settle(failed(thrown))
+  )
+  return { abort: (reason) => controller.abort(reason) }
 }

@@ -12,6 +12,7 @@ import { type KafkaOptions, resolveKafkaConnection, validateKafkaOptions } from 
 import { type KafkaLocation, type LogLocation, parseLogUrl } from "./log-url.ts"
 import { openMemoryStore } from "./memory-store.ts"
 import { openSqliteStore } from "./sqlite-store.ts"
+import { SqliteWriter } from "./sqlite-writer.ts"
 
 interface Shared {
   readonly service: EventLogService
@@ -55,7 +56,13 @@ export const SqliteLog = {
       EventLog,
       Effect.suspend(() =>
         acquireLocal(`sqlite:${path}`, () =>
-          makeLocalLog("sqlite", `sqlite:${path}`, openSqliteStore({ path, synchronous }))
+          makeLocalLog(
+            "sqlite",
+            `sqlite:${path}`,
+            openSqliteStore({ path, synchronous }),
+            // a file another thread can open; `:memory:` is this connection's alone
+            path === ":memory:" ? undefined : new SqliteWriter({ path, synchronous })
+          )
         )
       ).pipe(Effect.catchAllDefect((cause) => Effect.fail(toLogError(`sqlite:${path}`, cause))))
     )

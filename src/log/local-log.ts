@@ -2,6 +2,9 @@
  * EventLog over a LocalStore: the `memory:` and `sqlite:` backends.
  *
  * - Group commit: every `append` made in the same tick lands in one store transaction.
+ * - With a `writer` (SQLite files), an engine's transactions run on the writer's thread, and
+ *   so do appends once it runs: one connection writes, so they never wait on each other's
+ *   lock. Without it, or once it is unavailable, every write runs here, as before.
  * - Followers are woken directly by appends of this process, and by polling the store's
  *   data version for appends of other processes sharing the file.
  * - Group membership is one lease per group; a lease whose holder process is dead (same
@@ -16,9 +19,11 @@ import {
   LogError,
   type LogRecord,
   type OutgoingRecord,
-  type PartitionOwner
+  type PartitionOwner,
+  type TransactUnit
 } from "./event-log.ts"
 import type { LocalStore, PendingAppend } from "./local-store.ts"
+import { type SqliteWriter, WriterUnavailable } from "./sqlite-writer.ts"
 
 /** How often followers look for appends made by other processes. */
 const POLL_MS = 15
@@ -85,7 +90,7 @@ interface Pending {
   readonly reject: (e: LogError) => void
 }
 
-export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: LocalStore) => {
+export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: LocalStore, writer?: SqliteWriter) => {
   const followers = new Set<Follower>()
   let pending: Array<Pending> = []
   let flushScheduled = false
@@ -94,6 +99,10 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
 
   const attempt = <A>(f: () => A): Effect.Effect<A, LogError> =>
     Effect.try({ try: f, catch: (cause) => toLogError(url, cause) })
+
+  /** A write on the writer's thread; on this one when the writer never started (it ran nothing then). */
+  const viaWriter = <A>(offThread: () => Promise<A>, here: () => A): Promise<A> =>
+    offThread().catch((error: unknown) => (error instanceof WriterUnavailable ? here() : Promise.reject(error)))
 
   /**
    * Hands records appended by this process to the followers of their partitions. Records
@@ -159,18 +168,57 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     const batch = pending
     pending = []
     if (batch.length === 0) return
-    try {
-      const written = store.appendAll(
-        batch.map((p) => p.append),
-        Date.now()
-      )
-      for (const p of batch) p.resolve()
-      wake(written)
-    } catch (cause) {
+    const appends = batch.map((p) => p.append)
+    const failed = (cause: unknown) => {
       const error = toLogError(url, cause)
       for (const p of batch) p.reject(error)
     }
+    const written = (records: ReadonlyArray<LogRecord>) => {
+      for (const p of batch) p.resolve()
+      wake(records)
+    }
+    if (writer?.started === true) {
+      const now = Date.now()
+      return void viaWriter(() => writer.appendAll(appends, now), () => store.appendAll(appends, now)).then(written, failed)
+    }
+    try {
+      written(store.appendAll(appends, Date.now()))
+    } catch (cause) {
+      failed(cause)
+    }
   }
+
+  /** Events partitions with a transaction of ours on the writer's thread: how many. */
+  const writing = new Map<string, number>()
+  const slotOf = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+  /**
+   * Runs a transaction on the writer's thread and hands its records over. Then the partition's
+   * end is checked, as the poller passed the partition over while the transaction was out.
+   */
+  const transactOffThread = async (w: SqliteWriter, unit: TransactUnit, owner: string, now: number) => {
+    const slot = slotOf(unit.eventsTopic, unit.partition)
+    writing.set(slot, (writing.get(slot) ?? 0) + 1)
+    try {
+      const written = await viaWriter(() => w.transact(unit, owner, now), () => store.transact(unit, owner, now))
+      if (written !== "fenced") wake(written)
+      return written
+    } finally {
+      const left = writing.get(slot)! - 1
+      if (left > 0) writing.set(slot, left)
+      else {
+        writing.delete(slot)
+        try {
+          catchUp(unit.eventsTopic, unit.partition, store.endOffset(unit.eventsTopic, unit.partition))
+        } catch {
+          // the store could not say: the next version change reads it
+        }
+      }
+    }
+  }
+
+  /** The offset after the last record a follower holds (delivered or buffered). */
+  const knownEnd = (f: Follower): number => (f.buffer.length > 0 ? f.buffer[f.buffer.length - 1]!.offset + 1 : f.next)
 
   /**
    * Invariant: no follower stays behind an end offset this process has read from the store.
@@ -181,8 +229,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
   const catchUp = (topic: string, partition: number, end: number) => {
     for (const f of followers) {
       if (f.topic !== topic || f.partition !== partition || f.closed) continue
-      const known = f.buffer.length > 0 ? f.buffer[f.buffer.length - 1]!.offset + 1 : f.next
-      if (known >= end) continue
+      if (knownEnd(f) >= end) continue
       f.stale = true
       pump(f)
     }
@@ -198,7 +245,19 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     }
     if (version === lastVersion) return
     lastVersion = version
+    // The writer's commits (another connection) change the version too, and their records
+    // are handed over in memory: reading them back would decode every event twice. So a
+    // partition is read only when its end moved past what its follower holds, and a partition
+    // with a transaction of ours in flight waits for it (its answer checks the end; see transact).
     for (const f of followers) {
+      if (writing.has(slotOf(f.topic, f.partition))) continue
+      let end: number
+      try {
+        end = store.endOffset(f.topic, f.partition)
+      } catch {
+        end = Infinity // the store could not say: read, as the next poll would
+      }
+      if (end <= knownEnd(f)) continue
       f.stale = true
       pump(f)
     }
@@ -348,15 +407,20 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     join,
     transact: (unit) =>
       Effect.flatMap(
-        attempt(() => store.transact(unit, ownerTokens.get(unit.group) ?? "", Date.now())),
-        (written) => {
-          if (written === "fenced")
-            return Effect.fail(
-              new FencedError({ message: `another engine owns ${unit.eventsTopic} partition ${unit.partition}` })
-            )
-          wake(written)
-          return Effect.void
-        }
+        writer?.available === true
+          ? Effect.tryPromise({
+              try: () => transactOffThread(writer, unit, ownerTokens.get(unit.group) ?? "", Date.now()),
+              catch: (cause) => toLogError(url, cause)
+            })
+          : attempt(() => {
+              const written = store.transact(unit, ownerTokens.get(unit.group) ?? "", Date.now())
+              if (written !== "fenced") wake(written)
+              return written
+            }),
+        (written) =>
+          written === "fenced"
+            ? Effect.fail(new FencedError({ message: `another engine owns ${unit.eventsTopic} partition ${unit.partition}` }))
+            : Effect.void
       ),
     loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
     recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key)),
@@ -369,6 +433,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     clearInterval(poller)
     for (const f of followers) f.closed = true
     followers.clear()
+    writer?.close()
     store.close()
   }
 

@@ -211,6 +211,11 @@ async function main() {
       say(`${peer}: skipped (KAFKA_BROKERS not set)`)
       continue
     }
+    if (peer === "jobledger-baseline" && !process.env.JOBLEDGER_BASELINE_ENTRY) {
+      results.peers[peer] = { status: "skipped", reason: "JOBLEDGER_BASELINE_ENTRY is not set: no other build of jobledger to compare with" }
+      say(`${peer}: skipped (JOBLEDGER_BASELINE_ENTRY not set)`)
+      continue
+    }
     const runId = newRunId()
     const tmpDir = join(scratch, "runs", runId)
     const logFile = join(logDir, `${peer}-info.log`)

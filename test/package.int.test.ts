@@ -298,9 +298,11 @@ const writerProbe = (build: "esm" | "cjs") => {
 
 describe("jobledger engine in the installed package, without tsx", () => {
   it.each(["esm", "cjs"] as const)(
-    "the %s build writes through its SQLite writer thread (the worker's entry ships and loads without tsx)",
+    "the %s build writes through its SQLite writer thread (the worker's entry ships and loads without tsx, whatever the process's flags)",
     async (build) => {
-      const r = await ok(process.execPath, [...(build === "esm" ? ["--input-type=module"] : []), "-e", writerProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
+      // flags a worker would refuse if it were handed them: V8's, and -e's --input-type
+      const flags = ["--max-old-space-size=512", "--expose-gc", ...(build === "esm" ? ["--input-type=module"] : [])]
+      const r = await ok(process.execPath, [...flags, "-e", writerProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
       expect(JSON.parse(lastLine(r.stdout))).toEqual({ offset: 0, threaded: true, read: ["v"] })
     },
     TEST_TIMEOUT_MS

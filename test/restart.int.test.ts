@@ -3,6 +3,7 @@
  * everything rebuilt by replay (stats, job views); what the first left waiting or delayed
  * (and what a producer queued while no engine ran) the second one runs.
  */
+import Database from "better-sqlite3"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Job, JobQueue, replayQueue } from "../src/index.ts"
 import { sqliteBackend, uniqueQueue, until } from "./support/backends.ts"
@@ -166,5 +167,35 @@ describe("restart on a SQLite file", () => {
     expect(replayed.stats).toEqual(before)
     expect(replayed.undecodable).toEqual([])
     expect(replayed.verify?.ok).toBe(true)
+  })
+
+  it("a clean close writes a snapshot covering the whole log; the next engine restores from it and goes on", async () => {
+    const name = uniqueQueue("restart")
+    const log = sqliteBackend.freshLog()
+    const first = open({ concurrency: 10 }, name, log)
+    first.process("n", async (job) => job.data)
+    // ~900 events: far below the running cadence (10,000), so only the close can have written one
+    await first.addBulk(Array.from({ length: 300 }, (_, i) => ({ name: "n", data: i })))
+    await until(async () => (await first.stats()).completed === 300, "300 completed jobs", 20_000)
+    await first.close()
+
+    const events = `jobledger.${name}.events`
+    const db = new Database(log.slice("sqlite:".length), { readonly: true })
+    try {
+      const snapshot = db.prepare("SELECT offset, data FROM snapshots WHERE topic = ? AND partition = 0").get(events) as { offset: number; data: string } | undefined
+      const { end } = db.prepare("SELECT max(offset) + 1 AS end FROM records WHERE topic = ? AND partition = 0").get(events) as { end: number }
+      expect(snapshot?.offset).toBe(end)
+      expect((JSON.parse(snapshot!.data) as { counts: unknown }).counts).toMatchObject({ completed: 300, waiting: 0, active: 0 })
+    } finally {
+      db.close()
+    }
+
+    const second = open({}, name, log)
+    second.process("n", async (job) => job.data)
+    await second.add("n", 300)
+    await until(async () => (await second.stats()).completed === 301, "the next engine's job completed", 20_000)
+    const replayed = await replayQueue(log, name, { verify: true })
+    expect(replayed.verify?.ok).toBe(true)
+    expect(replayed.stats).toEqual(await second.stats())
   })
 })

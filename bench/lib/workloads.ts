@@ -23,7 +23,7 @@ export interface WorkloadDef {
 
 const n = (x: number | undefined) => (x ?? 0).toLocaleString("en-US")
 
-export const PEERS = ["jobledger", "jobledger-kafka", "bullmq", "graphile-worker"] as const
+export const PEERS = ["jobledger", "jobledger-baseline", "jobledger-kafka", "bullmq", "graphile-worker"] as const
 export const BASELINE = "bullmq"
 
 export const WORKLOADS: WorkloadDef[] = [

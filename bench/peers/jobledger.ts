@@ -75,14 +75,15 @@ export interface JobledgerModule {
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const entry = process.env.JOBLEDGER_ENTRY ?? join(root, "src/index.ts")
 
-let mod: JobledgerModule | undefined
-async function load(): Promise<JobledgerModule> {
-  if (mod) return mod
-  if (!existsSync(entry)) throw new Error(`jobledger entry ${entry} does not exist (core not landed yet?)`)
-  const m = (await import(new URL(`file://${entry}`).href)) as Partial<JobledgerModule>
-  if (typeof m.JobQueue !== "function") throw new Error(`${entry} does not export JobQueue`)
-  mod = m as JobledgerModule
-  return mod
+const loaded = new Map<string, JobledgerModule>()
+async function loadEntry(path: string = entry): Promise<JobledgerModule> {
+  const known = loaded.get(path)
+  if (known) return known
+  if (!existsSync(path)) throw new Error(`jobledger entry ${path} does not exist (core not landed yet?)`)
+  const m = (await import(new URL(`file://${path}`).href)) as Partial<JobledgerModule>
+  if (typeof m.JobQueue !== "function") throw new Error(`${path} does not export JobQueue`)
+  loaded.set(path, m as JobledgerModule)
+  return m as JobledgerModule
 }
 
 function jobledgerVersion(): string {
@@ -206,7 +207,16 @@ function copyHistory(src: string, dir: string) {
   }
 }
 
-export function makeJobledgerPeer(name: string, backend: Backend): Peer {
+/**
+ * A jobledger peer. `moduleEntry`: the engine to measure (default: this checkout's, or
+ * JOBLEDGER_ENTRY); the baseline peer passes another build of jobledger, to compare two
+ * versions in one run.
+ */
+export function makeJobledgerPeer(name: string, backend: Backend, moduleEntry?: string): Peer {
+  const load = () => {
+    if (moduleEntry === "") throw new Error(`${name}: no engine entry given`)
+    return loadEntry(moduleEntry)
+  }
   return {
     name,
 
@@ -225,7 +235,7 @@ export function makeJobledgerPeer(name: string, backend: Backend): Peer {
       await q.close()
       const deps = backend.kind === "sqlite" ? `better-sqlite3 ${depVersion("better-sqlite3")}` : `kafkajs ${depVersion("kafkajs")}`
       return {
-        version: `jobledger ${jobledgerVersion()} (src ${srcHash()}, ${deps})`,
+        version: moduleEntry === undefined ? `jobledger ${jobledgerVersion()} (src ${srcHash()}, ${deps})` : `jobledger at ${moduleEntry} (${deps})`,
         ...d,
         notes: [
           "drain: producer-only JobQueue adds (addBulk, chunks of 1,000) and closes; a second JobQueue on the same log times process() → N 'completed' events",

@@ -90,6 +90,31 @@ export class Appender {
     this.schedule()
   }
 
+  /**
+   * Writes a snapshot in a transaction of its own, once everything pushed so far is durable
+   * (a stopping owner's state). Resolves when it is durable, or dropped: a failure is
+   * reported and not retried, as a snapshot is only a shortcut. Logs that write snapshots only
+   * with events (Kafka) drop it.
+   */
+  async writeSnapshot(take: () => string | undefined): Promise<void> {
+    await this.drain()
+    if (this.fenced) return
+    const snapshot = take()
+    if (snapshot === undefined) return
+    const { log, group, partition, topics } = this.config
+    await Effect.runPromise(
+      log.transact({ group, partition, eventsTopic: topics.events, events: [], snapshot }).pipe(
+        Effect.match({
+          onSuccess: () => this.config.snapshots?.written(),
+          onFailure: (error) => {
+            if (error._tag === "FencedError") this.fenced = true // another owner: its own state counts now
+            else this.config.onError(error)
+          }
+        })
+      )
+    )
+  }
+
   /** Resolves when everything pushed so far is durable (or the writer was fenced). */
   drain(): Promise<void> {
     if (this.isIdle()) return Promise.resolve()

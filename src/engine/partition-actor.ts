@@ -11,6 +11,8 @@
  * - A job runs only while its last decided event is `JobStarted`; a permit of the pool is
  *   held exactly while one of its jobs is running.
  * - Commands are consumed in offset order; their offset commits with the events they caused.
+ * - A clean stop writes a snapshot of the state it leaves (when the events since the last one
+ *   outnumber the jobs held), so a restart restores it instead of replaying that tail.
  * - A job id is never added twice: a command for a job the state holds changes nothing, and
  *   for an id the caller chose (`idempotent`) that left memory, the log is asked where it can
  *   (`recordsByKey`: SQLite, memory). On Kafka such an id past retention starts a new life.
@@ -171,6 +173,8 @@ export class PartitionActor {
     }
     this.unregister()
     await this.appender.drain()
+    // the next owner restores from here rather than replay the tail since the last snapshot
+    await this.appender.writeSnapshot(() => (this.cadence.dueAtStop(this.state.size) ? JSON.stringify(this.state.toSnapshot()) : undefined))
   }
 
   /** Fenced or failed for good: forget everything without writing. */

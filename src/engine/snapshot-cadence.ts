@@ -62,6 +62,17 @@ export class SnapshotCadence {
     return true
   }
 
+  /**
+   * Whether a stopping owner should write a snapshot, for a state holding `size` jobs: when
+   * events were written since the last one and they outnumber the jobs held, so the next
+   * owner reads fewer records (a snapshot's views) than the tail it saves.
+   */
+  dueAtStop(size: number): boolean {
+    if (this.since === 0 || this.since < size) return false
+    this.taken = this.since
+    return true
+  }
+
   /** The snapshot taken last is durable. */
   written(): void {
     this.since -= this.taken

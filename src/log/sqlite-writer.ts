@@ -138,8 +138,7 @@ const workerEntry = (): { readonly entry: string; readonly tsx?: string } | unde
 
 // A source entry (tests, benchmarks under tsx): plain CommonJS eval'd in the worker, loading
 // tsx's require hook and then the entry. A built entry is the worker's own file (`.js`: ESM or
-// CommonJS by its package.json), so the user's flags (say `--input-type=module`) cannot change
-// how a bootstrap is read.
+// CommonJS by its package.json).
 const TSX_BOOTSTRAP = `
 const { workerData } = require("node:worker_threads")
 require(workerData.tsx)
@@ -156,6 +155,14 @@ const placedRecords = (groups: ReadonlyArray<readonly [string, ReadonlyArray<Out
       i += 2
     }
   return out
+}
+
+/** Once per process: slower, not wrong, so a warning rather than an error. */
+let warned = false
+const warnUnavailable = (why: string): void => {
+  if (warned) return
+  warned = true
+  process.emitWarning(`the SQLite writer thread is not available (${why}); the log writes on the main thread`, { code: "JOBLEDGER_SQLITE_WRITER" })
 }
 
 export class SqliteWriter {
@@ -237,19 +244,22 @@ export class SqliteWriter {
     const where = this.where()
     if (where === undefined) {
       this.failed = true
+      warnUnavailable("its entry, sqlite-writer-worker, was not found next to sqlite-writer")
       return undefined
     }
     let worker: Worker
     try {
       const workerData = { ...where, options: this.options }
-      // the process's flags, but `--input-type` (for `-e` code: a worker's file refuses it)
-      const execArgv = process.execArgv.filter((flag) => !flag.startsWith("--input-type"))
+      // None of the process's flags: the thread runs only the store's code, and a worker
+      // refuses many of them (V8 flags such as --max-old-space-size, --input-type).
+      const execArgv: Array<string> = []
       worker =
         where.tsx === undefined
           ? new Worker(where.entry, { workerData, execArgv })
           : new Worker(TSX_BOOTSTRAP, { eval: true, workerData, execArgv })
-    } catch {
+    } catch (e) {
       this.failed = true
+      warnUnavailable(e instanceof Error ? e.message : String(e))
       return undefined
     }
     worker.on("message", (reply: WriterReply) => this.answer(reply))
@@ -285,6 +295,7 @@ export class SqliteWriter {
       ? // SQLITE_IOERR: toLogError makes it retryable; the retry runs on the main thread
         Object.assign(new Error(`the SQLite writer thread ended with writes in flight (${detail}); they are retried on the main thread`), { code: "SQLITE_IOERR" })
       : new WriterUnavailable(`the SQLite writer thread could not start (${detail})`)
+    if (!this.ready) warnUnavailable(`it could not start: ${detail}`)
     for (const waiting of this.inFlight.values()) waiting.reject(error)
     this.inFlight.clear()
   }

@@ -307,10 +307,14 @@ describe.each(localBackends)("reliability on $name", (backend) => {
         return "ok"
       })
       // existing jobs in every settled state: completed, failed, and delayed far ahead
+      const added = new Set<string>()
+      q.on("added", (job) => void added.add(job.id))
       const done = await q.add("ok", { i: 1 })
       const failed = await q.add("ok", { fail: true })
       const delayed = await q.add("ok", { i: 2 }, { delay: 3_600_000 })
       await until(async () => (await q.stats()).completed === 1 && (await q.stats()).failed === 1, "the existing jobs to settle")
+      // the delayed job as the engine decided it (JobAdded read), not as its add left it pending
+      await until(() => added.has(delayed.id), "the delayed job's JobAdded to be read")
       const before = await Promise.all([done, failed, delayed].map((j) => q.store.get(j.id)))
       const ids = [done.id, failed.id, delayed.id]
 

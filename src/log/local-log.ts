@@ -190,11 +190,13 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
 
   /** Events partitions with a transaction of ours on the writer's thread: how many. */
   const writing = new Map<string, number>()
+  /** Of those, the ones the poller passed over: their end is checked once the writes are answered. */
+  const passedOver = new Set<string>()
   const slotOf = (topic: string, partition: number) => `${topic}\u0000${partition}`
 
   /**
-   * Runs a transaction on the writer's thread and hands its records over. Then the partition's
-   * end is checked, as the poller passed the partition over while the transaction was out.
+   * Runs a transaction on the writer's thread and hands its records over. If the poller passed
+   * the partition over meanwhile, its end is checked then (nothing else is, on this hot path).
    */
   const transactOffThread = async (w: SqliteWriter, unit: TransactUnit, owner: string, now: number) => {
     const slot = slotOf(unit.eventsTopic, unit.partition)
@@ -208,11 +210,12 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
       if (left > 0) writing.set(slot, left)
       else {
         writing.delete(slot)
-        try {
-          catchUp(unit.eventsTopic, unit.partition, store.endOffset(unit.eventsTopic, unit.partition))
-        } catch {
-          // the store could not say: the next version change reads it
-        }
+        if (passedOver.delete(slot))
+          try {
+            catchUp(unit.eventsTopic, unit.partition, store.endOffset(unit.eventsTopic, unit.partition))
+          } catch {
+            // the store could not say: the next version change reads it
+          }
       }
     }
   }
@@ -248,9 +251,13 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     // The writer's commits (another connection) change the version too, and their records
     // are handed over in memory: reading them back would decode every event twice. So a
     // partition is read only when its end moved past what its follower holds, and a partition
-    // with a transaction of ours in flight waits for it (its answer checks the end; see transact).
+    // with a transaction of ours in flight waits for it (its answer checks the end: transactOffThread).
     for (const f of followers) {
-      if (writing.has(slotOf(f.topic, f.partition))) continue
+      const slot = slotOf(f.topic, f.partition)
+      if (writing.has(slot)) {
+        passedOver.add(slot)
+        continue
+      }
       let end: number
       try {
         end = store.endOffset(f.topic, f.partition)

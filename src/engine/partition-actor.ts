@@ -11,24 +11,18 @@
  * - A job runs only while its last decided event is `JobStarted`; a permit of the pool is
  *   held exactly while one of its jobs is running.
  * - Commands are consumed in offset order; their offset commits with the events they caused.
+ *   What each one asks is decided by the actor's CommandHandler (command-handler.ts).
  * - A clean stop writes a snapshot of the state it leaves (when the events since the last one
  *   outnumber the jobs held), so a restart restores it instead of replaying that tail.
  * - A job id is never added twice: a command for a job the state holds changes nothing, and
  *   for an id the caller chose (`idempotent`) that left memory, the log is asked where it can
  *   (`recordsByKey`: SQLite, memory). On Kafka such an id past retention starts a new life.
  */
-import {
-  type AddJob,
-  type CommandEnvelope,
-  ENVELOPE_VERSION,
-  type EventEnvelope,
-  type JobEventBody,
-  type QueueEventBody
-} from "../../machines/schema.ts"
+import { ENVELOPE_VERSION, type EventEnvelope, type JobEventBody } from "../../machines/schema.ts"
 import { failedAttemptEvent, type JobIntent } from "../../machines/job-machine.ts"
-import { evolveJobView, isFinished, retriedJobOf, type JobView } from "../../projections/job-view.ts"
+import type { JobView } from "../../projections/job-view.ts"
 import { PartitionState, type Transition } from "../../projections/partition-state.ts"
-import { decodeCommand, decodeEvent, encode, jsonProblem } from "../codec.ts"
+import { decodeEvent, encode, jsonProblem } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
 import { type Attempt, type Outcome, startAttempt } from "./handler-run.ts"
@@ -40,7 +34,8 @@ import { ProgressCoalescer } from "./progress.ts"
 import { ScheduleTicker } from "./schedule-ticker.ts"
 import { restoreStart } from "../read/restore-start.ts"
 import { type AttemptOutcome, type AttemptSpan, startAttemptSpan } from "./tracing.ts"
-import { CancelledError } from "./handler-run.ts"
+import type { CancelledError } from "./handler-run.ts"
+import { CommandHandler } from "./command-handler.ts"
 import { toJob } from "../job.ts"
 import type { ActiveJob } from "../types.ts"
 import { run } from "../run.ts"
@@ -54,6 +49,7 @@ export class PartitionActor {
   private readonly schedules: ScheduleTicker
   private readonly appender: Appender
   private readonly cadence: SnapshotCadence
+  private readonly commands: CommandHandler
   private readonly progress = new ProgressCoalescer((id, value) => {
     const view = this.state.get(id)
     if (view !== undefined && view.state === "active") this.decide(view, { _tag: "JobProgress", value })
@@ -97,6 +93,18 @@ export class PartitionActor {
       }
     })
     this.unregister = ctx.pool.register({ head: () => this.head(), startHead: (now) => this.startHead(now) })
+    // once per actor: the callbacks below are made here, never per command
+    this.commands = new CommandHandler({
+      ctx,
+      partition,
+      state: () => this.state,
+      apply: (envelope, afterDurable) => this.apply(envelope, afterDurable),
+      decide: (view, body, afterDurable) => this.decide(view, body, afterDurable),
+      schedules: this.schedules,
+      deadLetter: (key, value) => this.appender.deadLetter(key, value),
+      interrupt: (jobId, error) => this.interrupt(jobId, error),
+      pump: () => this.pump()
+    })
   }
 
   /**
@@ -134,7 +142,7 @@ export class PartitionActor {
   onRecords = async (records: ReadonlyArray<LogRecord>): Promise<void> => {
     if (this.stopped || records.length === 0) return
     for (const record of records) {
-      const lookup = this.handleCommand(record)
+      const lookup = this.commands.handle(record)
       // only a command about a job that left memory waits for the log; the rest stay synchronous
       if (lookup !== undefined) await lookup
       if (this.stopped) return
@@ -196,144 +204,6 @@ export class PartitionActor {
     this.undelivered.clear()
   }
 
-  // ------------------------------------------------------------------ commands
-
-  /** Decides what a command asks; returns a promise only when it must look a job up in the log first. */
-  private handleCommand(record: LogRecord): Promise<void> | undefined {
-    // Commands appended by this process arrive with their envelope: no need to decode them.
-    const decoded = record.parsed !== undefined ? { ok: true as const, value: record.parsed as CommandEnvelope } : decodeCommand(record.value)
-    if (!decoded.ok) return this.refuse(record, decoded.reason)
-    const command = decoded.value
-    if (command.queue !== this.ctx.queue)
-      return this.refuse(record, `command for queue '${command.queue}' on the topic of queue '${this.ctx.queue}'`)
-    const body = command.body
-    switch (body._tag) {
-      case "AddJob": {
-        if (command.jobId === null) return this.refuse(record, "AddJob without a job id")
-        const jobId = command.jobId
-        // Idempotent add: the first command with an id wins, later ones change nothing.
-        if (this.state.get(jobId) !== undefined) return undefined
-        if (body.idempotent !== true || this.ctx.log.recordsByKey === undefined) return this.addJob(jobId, command, body)
-        // a removed id may be added again: it begins a new life
-        return this.lookUp(jobId).then((known) => (known === undefined || known.state === "removed" ? this.addJob(jobId, command, body) : undefined))
-      }
-      case "RetryJob": {
-        if (command.jobId === null) return this.refuse(record, "RetryJob without a job id")
-        const jobId = command.jobId
-        const held = this.state.get(jobId)
-        if (held !== undefined || this.ctx.log.recordsByKey === undefined) return this.retryJob(record, jobId, held)
-        return this.lookUp(jobId).then((found) => this.retryJob(record, jobId, found))
-      }
-      case "RemoveJob":
-      case "CancelJob": {
-        if (command.jobId === null) return this.refuse(record, `${body._tag} without a job id`)
-        const jobId = command.jobId
-        const act = (view: JobView | undefined) =>
-          body._tag === "RemoveJob" ? this.removeJob(record, jobId, view) : this.cancelJob(record, jobId, view, body.reason)
-        const held = this.state.get(jobId)
-        if (held !== undefined || this.ctx.log.recordsByKey === undefined) return act(held)
-        return this.lookUp(jobId).then(act)
-      }
-      case "UpsertSchedule":
-      case "RemoveSchedule": {
-        const refused = body._tag === "UpsertSchedule" ? this.schedules.upsert(body.schedule, command.time) : this.schedules.remove(body.id)
-        return refused === undefined ? undefined : this.refuse(record, refused)
-      }
-      case "PauseQueue":
-        if (!this.state.queuePaused) this.decideQueue({ _tag: "QueuePaused" })
-        return undefined
-      case "ResumeQueue":
-        if (this.state.queuePaused) {
-          this.decideQueue({ _tag: "QueueResumed" })
-          this.ctx.queueResumed()
-        }
-        return undefined
-    }
-  }
-
-  /** A job that left memory, rebuilt from its events in the log (`undefined`: the log has none). */
-  private async lookUp(jobId: string): Promise<JobView | undefined> {
-    const records = await run(this.ctx.log.recordsByKey!(this.ctx.topics.events, jobId))
-    let view: JobView | undefined
-    for (const record of records) {
-      if (record.partition !== this.partition) continue
-      const decoded = decodeEvent(record.value)
-      if (decoded.ok && decoded.value.jobId === jobId) view = evolveJobView(view, decoded.value as Parameters<typeof evolveJobView>[1])
-    }
-    return view
-  }
-
-  private addJob(jobId: string, command: CommandEnvelope, body: AddJob): undefined {
-    const now = Date.now()
-    const added = {
-      _tag: "JobAdded" as const,
-      name: body.name,
-      data: body.data,
-      priority: body.priority,
-      runAt: command.time + body.delay,
-      createdAt: command.time,
-      maxAttempts: this.ctx.policy.attempts,
-      queuePaused: this.state.queuePaused,
-      ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
-      ...(body.timeout === undefined ? {} : { timeout: body.timeout }),
-      ...(body.keep === undefined ? {} : { keep: body.keep }),
-      ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
-      ...(body.trace === undefined ? {} : { trace: body.trace })
-    }
-    this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId, time: now, seq: 0, body: added })
-    return undefined
-  }
-
-  private retryJob(record: LogRecord, jobId: string, view: JobView | undefined): undefined {
-    if (view === undefined) return this.refuse(record, `RetryJob: unknown job '${jobId}'`)
-    // A failed job's JobRetried carries the job, so a reader that let it go can take it back.
-    const body = isFinished(view.state) ? { _tag: "JobRetried" as const, job: retriedJobOf(view) } : { _tag: "JobRetried" as const }
-    const refused = this.decide(view, body)
-    if (refused !== undefined) this.refuse(record, `RetryJob: ${refused}`)
-    return undefined
-  }
-
-  private removeJob(record: LogRecord, jobId: string, view: JobView | undefined): undefined {
-    if (view === undefined) return this.refuse(record, `RemoveJob: unknown job '${jobId}'`)
-    const refused = this.decide(view, { _tag: "JobRemoved", from: view.state })
-    if (refused !== undefined) this.refuse(record, `RemoveJob: ${refused}`)
-    return undefined
-  }
-
-  /**
-   * Cancels a running job at once: its AbortSignal fires, its permit goes back and it fails
-   * for good with a CancelledError; whatever its handler does afterwards is ignored.
-   */
-  private cancelJob(record: LogRecord, jobId: string, view: JobView | undefined, reason: string | undefined): undefined {
-    if (view === undefined) return this.refuse(record, `CancelJob: unknown job '${jobId}'`)
-    if (view.state !== "active") return this.refuse(record, `CancelJob: job '${jobId}' is ${view.state}; only a running job can be cancelled`)
-    const error = new CancelledError(reason === undefined ? "the job was cancelled" : `the job was cancelled: ${reason}`)
-    const attempt = this.running.get(jobId)
-    if (attempt !== undefined) {
-      this.running.delete(jobId)
-      attempt.abort(error)
-      this.ctx.pool.release()
-    }
-    this.progress.drop(jobId)
-    this.endSpan(jobId, "cancelled", error)
-    const { onFailed } = this.ctx.hooks
-    this.decide(
-      view,
-      { _tag: "JobCancelled", error: { name: error.name, message: error.message } },
-      onFailed && ((after) => this.ctx.runHook("onFailed", () => onFailed(toJob(after), error)))
-    )
-    this.pump()
-    return undefined
-  }
-
-  private refuse(record: LogRecord, reason: string): undefined {
-    this.appender.deadLetter(
-      record.key,
-      JSON.stringify({ reason, source: `${record.topic}/${record.partition}`, offset: record.offset, raw: record.value.slice(0, 65_536), time: Date.now() })
-    )
-    return undefined
-  }
-
   // ------------------------------------------------------------------ transitions
 
   /**
@@ -343,10 +213,6 @@ export class PartitionActor {
    */
   private decide(view: JobView, body: JobEventBody, afterDurable?: (after: JobView) => void, time = Date.now()): string | undefined {
     return this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: view.id, time, seq: view.seq + 1, body }, afterDurable)
-  }
-
-  private decideQueue(body: QueueEventBody): void {
-    this.apply({ v: ENVELOPE_VERSION, queue: this.ctx.queue, jobId: null, time: Date.now(), seq: this.state.queueSeq + 1, body })
   }
 
   private apply(envelope: EventEnvelope, afterDurable?: (after: JobView) => void): string | undefined {
@@ -428,6 +294,18 @@ export class PartitionActor {
       this.ctx.report(new Error(`engine bug: could not start job ${view.id}: ${refused}`))
       this.ctx.pool.release()
     }
+  }
+
+  /** A cancelled job's attempt ends here and now: aborted, its permit back, its progress and span ended. */
+  private interrupt(jobId: string, error: CancelledError): void {
+    const attempt = this.running.get(jobId)
+    if (attempt !== undefined) {
+      this.running.delete(jobId)
+      attempt.abort(error)
+      this.ctx.pool.release()
+    }
+    this.progress.drop(jobId)
+    this.endSpan(jobId, "cancelled", error)
   }
 
   private endSpan(id: string, outcome: AttemptOutcome, error?: { readonly name?: string; readonly message: string }): void {

@@ -126,7 +126,15 @@ export class PartitionState {
   }
 
   /** Applies one event: the jobs it moved, or why the machine refuses it. */
-  apply(e: EventEnvelope): Applied {
+  /**
+   * One event applied. `known`: the transition another PartitionState made of this very
+   * envelope (an engine in this process, which decided it). It is taken as it is, without
+   * stepping the machine, only when its `before` is this state's own view of the job, the
+   * same object (or both none): the reducer is deterministic and views are immutable, so the
+   * step would build an equal view. Sharing it keeps one view per job in the process, not one
+   * per holder. Anything else (another view, a stale pause flag synced here) steps as usual.
+   */
+  apply(e: EventEnvelope, known?: Transition): Applied {
     const body = e.body
     if (isQueueBody(body)) return e.jobId === null ? this.applyQueueEvent(e.seq, e.time, body) : NONE
     if (isScheduleBody(body)) return e.jobId === null ? this.applyScheduleEvent(e.seq, body) : NONE
@@ -134,7 +142,10 @@ export class PartitionState {
     const stored = this.jobs.get(e.jobId)
     if (stored === undefined && body._tag === "JobRemoved") return this.removeUnheld(body.from)
     const before = stored === undefined ? undefined : this.synced(stored)
-    const advance = advanceView(before, e, this.paused)
+    const advance =
+      known !== undefined && known.before === before && known.after.seq === e.seq && known.after.id === e.jobId
+        ? { kind: "changed" as const, before, after: known.after, intents: known.intents }
+        : advanceView(before, e, this.paused)
     if (advance.kind === "same") return NONE
     if (advance.kind === "refused") return { ok: false, reason: advance.reason }
     const { after, intents } = advance

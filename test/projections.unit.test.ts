@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import type { EventEnvelope, JobEventEnvelope, JobStateName } from "../machines/schema.ts"
 import { emptyHistory, evolveHistory, type JobHistory } from "../projections/history.ts"
 import { applyQueueEventToView, evolveJobView, STALLED_ERROR, type JobView } from "../projections/job-view.ts"
-import { PARTITION_STATE_VERSION, PartitionState, type Applied } from "../projections/partition-state.ts"
+import { PARTITION_STATE_VERSION, PartitionState, type Applied, type Transition } from "../projections/partition-state.ts"
 import { KEEP_ALL, type Retention } from "../projections/retention.ts"
 import { countStats, emptyStats, evolveStats } from "../projections/stats.ts"
 import { added, envelope, logArb, QUEUE } from "./support/sim.ts"
@@ -359,5 +359,50 @@ describe("PartitionState properties", () => {
       }),
       { numRuns: 200 }
     )
+  })
+
+  // An engine and the read model of its process: the reader is handed the engine's transition
+  // of each event it appended (LogRecord.decided). It must end exactly where stepping alone
+  // would, sharing the engine's view objects only where it started from the same ones.
+  it("a reader handed a decider's transitions decides exactly as alone, and shares its views where their chains agree", () => {
+    let shared = 0
+    fc.assert(
+      fc.property(logArb(200, 24), retentionArb, retentionArb, fc.nat(), (log, engineRetention, readerRetention, cut) => {
+        const engine = new PartitionState(engineRetention)
+        const alone = new PartitionState(readerRetention)
+        // a reader that joined late: restored from a snapshot (its own objects), then handed transitions
+        const at = cut % (log.length + 1)
+        const early = new PartitionState(readerRetention)
+        for (const e of log.slice(0, at)) early.apply(e)
+        const reader = PartitionState.fromSnapshot(JSON.parse(JSON.stringify(early.toSnapshot())), readerRetention)!
+        log.forEach((e, i) => {
+          const decided = engine.apply(e)
+          const expected = alone.apply(e)
+          if (i < at) {
+            // before the reader joined; a stale hint (the previous event's) must change nothing either
+            return
+          }
+          const known = decided.ok && e.jobId !== null ? decided.transitions[0] : undefined
+          const got = reader.apply(e, known)
+          expect(got).toEqual(expected)
+          if (got.ok && known !== undefined && got.transitions[0]?.after === known.after) shared++
+        })
+        expect(reader.toSnapshot()).toEqual(alone.toSnapshot())
+        // a hint for another event (here: the previous event's transition) is never taken
+        const hints = new PartitionState(engineRetention)
+        const fresh = new PartitionState(readerRetention)
+        let previous: Transition | undefined
+        for (const e of log) {
+          const got = fresh.apply(e, previous)
+          const decided = hints.apply(e)
+          if (decided.ok && decided.transitions[0] !== undefined) previous = decided.transitions[0]
+          if (got.ok) for (const t of got.transitions) expect(t.after.id === e.jobId ? t.after.seq : e.seq).toBe(e.seq)
+        }
+        expect(fresh.toSnapshot()).toEqual(alone.toSnapshot())
+      }),
+      { numRuns: 200 }
+    )
+    // the hint is taken in practice (the reader holds the engine's objects), not only ignored safely
+    expect(shared).toBeGreaterThan(100)
   })
 })

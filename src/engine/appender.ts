@@ -15,6 +15,7 @@
  */
 import { Effect } from "effect"
 import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
+import type { Transition } from "../../projections/partition-state.ts"
 import { appendObserved, appendsObserved } from "./observations.ts"
 
 interface Batch {
@@ -64,9 +65,12 @@ export class Appender {
 
   constructor(private readonly config: AppenderConfig) {}
 
-  /** Queues one event (JSON of its envelope, and the envelope itself) for the next transaction. */
-  push(key: string | null, value: string, parsed: unknown, afterDurable?: () => void): void {
-    this.next.events.push({ key, value, parsed })
+  /**
+   * Queues one event (JSON of its envelope, the envelope itself, and the transition the
+   * engine made of it, handed to this process's readers) for the next transaction.
+   */
+  push(key: string | null, value: string, parsed: unknown, decided: Transition | undefined, afterDurable?: () => void): void {
+    this.next.events.push({ key, value, parsed, decided })
     if (afterDurable !== undefined) this.next.afterDurable.push(afterDurable)
     this.schedule()
   }

@@ -226,6 +226,8 @@ export class PartitionActor {
       envelope.jobId,
       encode(envelope),
       envelope,
+      // a job event moves its one job: this process's read model takes that transition as it is
+      envelope.jobId === null ? undefined : moved[0],
       afterDurable === undefined || after === undefined ? undefined : () => afterDurable(after)
     )
     this.cadence.appended()

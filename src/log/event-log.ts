@@ -14,6 +14,7 @@
  * - A reader sees records of one partition in offset order, each once per subscription.
  */
 import { Context, Data, type Effect, type Scope } from "effect"
+import type { Transition } from "../../projections/partition-state.ts"
 
 /** A record as stored on a topic partition. `value` is the JSON text of an envelope. */
 export interface LogRecord {
@@ -28,6 +29,12 @@ export interface LogRecord {
    * appended them (our own envelopes): readers may use it instead of decoding `value`.
    */
   readonly parsed?: unknown
+  /**
+   * With `parsed`, on an event an engine of this process decided: the transition it made of
+   * it, for a reader's PartitionState to take instead of stepping the machine again (see
+   * `PartitionState.apply`). Never stored.
+   */
+  readonly decided?: Transition
 }
 
 /** A record to append. Without `partition`, the log chooses one from `key`. */
@@ -37,6 +44,8 @@ export interface OutgoingRecord {
   readonly partition?: number
   /** The value before encoding (see LogRecord.parsed); never stored. */
   readonly parsed?: unknown
+  /** See LogRecord.decided; never stored. */
+  readonly decided?: Transition
 }
 
 /** The atomic unit of the engine: events of one partition plus the command offset consumed. */

@@ -36,7 +36,7 @@ export const openMemoryStore = (): LocalStore => {
       if (same === undefined) byKey.set(slot, [record])
       else same.push(record)
     }
-    return r.parsed === undefined ? record : { ...record, parsed: r.parsed }
+    return r.parsed === undefined ? record : { ...record, parsed: r.parsed, decided: r.decided }
   }
 
   const appendAll = (appends: ReadonlyArray<PendingAppend>, now: number) => {

@@ -173,7 +173,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
       const offset = next.get(slot) ?? nextOffset.get(topic, partition)!.next
       next.set(slot, offset + 1)
       insertRecord.run(topic, partition, offset, r.key, r.value, now)
-      out.push({ topic, partition, offset, key: r.key, value: r.value, timestamp: now, parsed: r.parsed })
+      out.push({ topic, partition, offset, key: r.key, value: r.value, timestamp: now, parsed: r.parsed, decided: r.decided })
     }
   }
 

@@ -151,7 +151,7 @@ const placedRecords = (groups: ReadonlyArray<readonly [string, ReadonlyArray<Out
   let i = 0
   for (const [topic, records] of groups)
     for (const r of records) {
-      out.push({ topic, partition: placed[i]!, offset: placed[i + 1]!, key: r.key, value: r.value, timestamp: now, parsed: r.parsed })
+      out.push({ topic, partition: placed[i]!, offset: placed[i + 1]!, key: r.key, value: r.value, timestamp: now, parsed: r.parsed, decided: r.decided })
       i += 2
     }
   return out

@@ -184,7 +184,7 @@ export class ReadModel {
         report(new Error(`${record.topic}/${partition}@${record.offset}: undecodable event skipped: ${decoded.reason}`))
       } else {
         const envelope = decoded.value
-        const applied = state.apply(envelope)
+        const applied = state.apply(envelope, record.decided)
         if (envelope.jobId !== null && envelope.body._tag === "JobAdded") this.pending.accepted(envelope.jobId)
         const moved = applied.ok ? applied.transitions : []
         if (sink !== undefined) {

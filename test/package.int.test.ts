@@ -296,6 +296,24 @@ const writerProbe = (build: "esm" | "cjs") => {
   return build === "esm" ? `import { createRequire } from "node:module"; const require = createRequire(import.meta.url); ${body}` : `(async () => { ${body} })()`
 }
 
+/**
+ * A script (for `node -e`) that imports the installed package, then serves `metrics()` of a
+ * queue: prom-client must load only then (it is an optional cost, see src/lazy-require.ts).
+ */
+const metricsProbe = (build: "esm" | "cjs") => {
+  const body = `
+    const { mkdtempSync } = require("node:fs"); const { join } = require("node:path"); const { tmpdir } = require("node:os")
+    const loaded = () => Object.keys(require.cache).some((k) => k.includes("/node_modules/prom-client/"))
+    const { JobQueue, metrics } = ${build === "esm" ? "await import(\"jobledger\")" : "require(\"jobledger\")"}
+    const atImport = loaded()
+    const log = "sqlite:" + join(mkdtempSync(join(tmpdir(), "jobledger-metrics-probe-")), "m.db")
+    const q = new JobQueue("probe", { log }); await q.add("noop", {}); await q.close()
+    const m = metrics({ log }); await m.ready()
+    const text = await m.text(); await m.close()
+    console.log(JSON.stringify({ atImport, afterMetrics: loaded(), served: text.includes("jobledger_jobs_added_total") }))`
+  return build === "esm" ? `import { createRequire } from "node:module"; const require = createRequire(import.meta.url); ${body}` : `(async () => { ${body} })()`
+}
+
 describe("jobledger engine in the installed package, without tsx", () => {
   it.each(["esm", "cjs"] as const)(
     "the %s build writes through its SQLite writer thread (the worker's entry ships and loads without tsx, whatever the process's flags)",
@@ -304,6 +322,15 @@ describe("jobledger engine in the installed package, without tsx", () => {
       const flags = ["--max-old-space-size=512", "--expose-gc", ...(build === "esm" ? ["--input-type=module"] : [])]
       const r = await ok(process.execPath, [...flags, "-e", writerProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
       expect(JSON.parse(lastLine(r.stdout))).toEqual({ offset: 0, threaded: true, read: ["v"] })
+    },
+    TEST_TIMEOUT_MS
+  )
+
+  it.each(["esm", "cjs"] as const)(
+    "the %s build loads prom-client only once metrics() is used, and serves them then",
+    async (build) => {
+      const r = await ok(process.execPath, [...(build === "esm" ? ["--input-type=module"] : []), "-e", metricsProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
+      expect(JSON.parse(lastLine(r.stdout))).toEqual({ atImport: false, afterMetrics: true, served: true })
     },
     TEST_TIMEOUT_MS
   )

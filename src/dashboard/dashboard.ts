@@ -26,11 +26,11 @@
  *   script renders data as text nodes.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Registry } from "prom-client"
+import type { Registry } from "prom-client"
 import { InvalidOptionError } from "../options.ts"
 import { JobQueue } from "../queue.ts"
 import { LogReaders, type LogReadersOptions } from "../metrics/log-readers.ts"
-import { instrument } from "../metrics/metrics.ts"
+import { instrument, promClient } from "../metrics/metrics.ts"
 import { DashboardData } from "./data.ts"
 import { HttpError, badRequest, notFound, sendError, sendJson, sendText } from "./http.ts"
 import { LiveHub } from "./live.ts"
@@ -88,7 +88,7 @@ export const createDashboard = (options: DashboardOptions = {}): Dashboard => {
   let closing: Promise<void> | undefined
 
   const opening: Promise<Opened> = LogReaders.open({ ...options, report }).then((readers) => {
-    const registry = new Registry()
+    const registry = new (promClient().Registry)()
     return { readers, data: new DashboardData(readers), live: new LiveHub(readers), registry, stopMetrics: instrument(readers, registry, report) }
   })
   opening.catch(() => undefined) // answered as 503s and by ready()

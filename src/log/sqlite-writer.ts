@@ -33,6 +33,7 @@ import { Worker } from "node:worker_threads"
 import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import type { PendingAppend } from "./local-store.ts"
 import type { SqliteOptions } from "./sqlite-store.ts"
+import { callerModuleFile } from "../module-file.ts"
 
 /**
  * Records as they cross to the worker: keys, and the values joined by NUL into one string
@@ -102,20 +103,6 @@ interface InFlight {
   readonly reject: (error: Error) => void
 }
 
-/** The file of the module this function is defined in (a path or a file: URL), from V8's call sites. */
-const thisModuleFile = (): string | undefined => {
-  const prepare = Error.prepareStackTrace
-  try {
-    Error.prepareStackTrace = (_error, sites) => sites
-    const sites = new Error().stack as unknown as ReadonlyArray<NodeJS.CallSite> | undefined
-    return sites?.[0]?.getFileName() ?? undefined
-  } catch {
-    return undefined
-  } finally {
-    Error.prepareStackTrace = prepare
-  }
-}
-
 /**
  * Where the worker's entry is: next to this module, built (`.js`, ESM or CommonJS) or as a
  * source (`.ts`, in this repository's tests and benchmarks: loaded through tsx's require
@@ -123,7 +110,7 @@ const thisModuleFile = (): string | undefined => {
  * found: the log then writes on the main thread.
  */
 const workerEntry = (): { readonly entry: string; readonly tsx?: string } | undefined => {
-  const file = thisModuleFile()
+  const file = callerModuleFile()
   if (file === undefined) return undefined
   const path = file.startsWith("file:") ? fileURLToPath(file) : file
   const extension = extname(path)

@@ -16,12 +16,16 @@
  *   at most every SNAPSHOT_TTL_MS per partition.
  */
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { Counter, Gauge, Histogram, Registry } from "prom-client"
+import type { Registry } from "prom-client"
 import { observeAppends } from "../engine/observations.ts"
 import { topicsOf } from "../log/event-log.ts"
 import { run } from "../run.ts"
 import { LogReaders, type LogReadersOptions, type QueueReader } from "./log-readers.ts"
 import { observe } from "./observe.ts"
+import { lazyRequire } from "../lazy-require.ts"
+
+/** prom-client, loaded by the first `metrics()` or `dashboard()` (see lazy-require.ts). */
+export const promClient = lazyRequire<typeof import("prom-client")>("prom-client")
 
 const STATES = ["waiting", "active", "completed", "failed", "delayed", "paused"] as const
 const OUTCOMES = ["completed", "failed", "retrying"] as const
@@ -44,6 +48,7 @@ interface SnapshotInfo {
  * stops feeding them (the readers stay open: they belong to the caller).
  */
 export const instrument = (readers: LogReaders, registry: Registry, report: (e: unknown) => void = () => {}): (() => void) => {
+  const { Counter, Gauge, Histogram } = promClient()
   const snapshots = new Map<string, SnapshotInfo>()
   const guarded = async (what: (r: QueueReader) => Promise<void>) => {
     for (const r of readers.all()) {
@@ -240,7 +245,7 @@ export interface QueueMetrics {
  * wait histograms, dead letters and snapshot lag. Opens the log at once (never creating it).
  */
 export const metrics = (options: MetricsOptions = {}): QueueMetrics => {
-  const registry = options.registry ?? new Registry()
+  const registry = options.registry ?? new (promClient().Registry)()
   const report = options.report ?? ((e: unknown) => console.error("[jobledger:metrics]", e instanceof Error ? e.message : e))
   const opening = LogReaders.open({ ...options, report }).then((readers) => ({ readers, stop: instrument(readers, registry, report) }))
   opening.catch(() => undefined) // reported to whoever awaits ready(), text() or the handler

@@ -19,17 +19,13 @@
 import { run } from "./run.ts"
 import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
-import { newJobId } from "./job-id.ts"
-import type { CommandBody } from "../machines/schema.ts"
-import { addJobRecord, commandRecord } from "./command-record.ts"
 import type { JobView } from "../projections/job-view.ts"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
 import { snapshotEveryFromEnv } from "./engine/snapshot-cadence.ts"
-import { activeTraceContext } from "./engine/tracing.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
-import { EventLog, type EventLogService, type LogError, type OutgoingRecord, engineGroupOf, topicsOf } from "./log/event-log.ts"
+import { EventLog, type EventLogService, type LogError, engineGroupOf, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
 import { resolveLogUrl } from "./log/log-url.ts"
 import { toJob } from "./job.ts"
@@ -37,7 +33,6 @@ import {
   InvalidOptionError,
   MAX_TIMEOUT_MS,
   type ResolvedQueueOptions,
-  resolveJobInput,
   resolveQueueOptions,
   resolveSchedule,
   validateQueueName
@@ -49,6 +44,7 @@ import { JobEndWaiters, WaitTimeoutError } from "./read/job-end.ts"
 import { scheduleInfo, scheduleKey } from "./read/schedule-info.ts"
 import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
 import { type FollowingStore, isFollowingStore, type StoreFollower } from "./stores/following.ts"
+import { QueueCommands } from "./queue-commands.ts"
 import type {
   Job,
   JobHandler,
@@ -115,6 +111,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private releaseRejections: (() => void) | undefined
   /** A store that follows the log itself (FollowingStore): its subscription, stopped on close. */
   private following: Promise<StoreFollower | undefined> | undefined
+  /** The producer side: building and appending this queue's commands (queue-commands.ts). */
+  private readonly commands: QueueCommands<Data>
 
   constructor(name: string, options?: QueueOptions<Data>) {
     super()
@@ -138,6 +136,15 @@ export class JobQueue<Data = any> extends EventEmitter {
       ) as QueueStore<Data>)
     this.opened = this.open()
     this.opened.catch((e) => this.report(e))
+    this.commands = new QueueCommands<Data>({
+      queue: this.name,
+      maxAttempts: this.options.policy.attempts,
+      opened: () => this.openedOrThrow(),
+      readModelOpening: () => this.readModelOpening,
+      lookUp: (id) => this.lookUp(id),
+      asQueueError: (e) => this.asQueueError(e),
+      report: (e) => this.report(e)
+    })
     // a listener of a job event needs the read model, which announces them
     super.on("newListener", (event: string | symbol) => {
       if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
@@ -173,14 +180,14 @@ export class JobQueue<Data = any> extends EventEmitter {
 
   /** Adds a job; resolves once its command is durable on the log. */
   async add(name: string, data: Data, opts?: JobOptions): Promise<Job<Data>> {
-    const [job] = await this.addMany([{ name, data, ...(opts === undefined ? {} : { opts }) }])
+    const [job] = await this.commands.addMany([{ name, data, ...(opts === undefined ? {} : { opts }) }])
     return job!
   }
 
   /** Adds jobs in one append: all are durable when it resolves, or none was added. */
   async addBulk(jobs: ReadonlyArray<{ name: string; data: Data; opts?: JobOptions }>): Promise<Array<Job<Data>>> {
     if (!Array.isArray(jobs)) throw new InvalidOptionError("addBulk expects an array of { name, data, opts? }")
-    return this.addMany(jobs)
+    return this.commands.addMany(jobs)
   }
 
   /**
@@ -191,7 +198,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   async retry(jobId: string): Promise<void> {
     const view = await this.findJob(jobId)
     if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
-    await this.appendCommands([this.command(jobId, { _tag: "RetryJob" }, jobId)])
+    await this.commands.appendCommands([this.commands.command(jobId, { _tag: "RetryJob" }, jobId)])
   }
 
   /**
@@ -203,7 +210,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   async remove(jobId: string): Promise<void> {
     const view = await this.findJob(jobId)
     if (view.state === "active") throw new InvalidOptionError(`job '${jobId}' is running; cancel it first (cancel() fails it, then remove() takes it out)`)
-    await this.appendCommands([this.command(jobId, { _tag: "RemoveJob" }, jobId)])
+    await this.commands.appendCommands([this.commands.command(jobId, { _tag: "RemoveJob" }, jobId)])
   }
 
   /**
@@ -217,7 +224,7 @@ export class JobQueue<Data = any> extends EventEmitter {
       throw new InvalidOptionError("cancel(jobId, reason): reason must be a string of at most 2000 characters")
     const view = await this.findJob(jobId)
     if (view.state !== "active") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only a running job can be cancelled (remove() takes a job that is not running)`)
-    await this.appendCommands([this.command(jobId, { _tag: "CancelJob", ...(reason === undefined ? {} : { reason }) }, jobId)])
+    await this.commands.appendCommands([this.commands.command(jobId, { _tag: "CancelJob", ...(reason === undefined ? {} : { reason }) }, jobId)])
   }
 
   /**
@@ -241,12 +248,12 @@ export class JobQueue<Data = any> extends EventEmitter {
 
   /** Stops starting jobs (running ones finish). Safe to call without `await`. */
   pause(): Promise<void> {
-    return this.queueCommand({ _tag: "PauseQueue" })
+    return this.commands.queueCommand({ _tag: "PauseQueue" })
   }
 
   /** Starts jobs again after `pause()`. Safe to call without `await`. */
   resume(): Promise<void> {
-    return this.queueCommand({ _tag: "ResumeQueue" })
+    return this.commands.queueCommand({ _tag: "ResumeQueue" })
   }
 
   /**
@@ -259,13 +266,13 @@ export class JobQueue<Data = any> extends EventEmitter {
    */
   async upsertSchedule(id: string, repeat: ScheduleRepeat, template: ScheduleTemplate<Data>): Promise<void> {
     const schedule = resolveSchedule(id, repeat, template)
-    await this.appendCommands([this.command(scheduleKey(id), { _tag: "UpsertSchedule", schedule }, null)])
+    await this.commands.appendCommands([this.commands.command(scheduleKey(id), { _tag: "UpsertSchedule", schedule }, null)])
   }
 
   /** Deletes the schedule `id` (the jobs it added stay). Rejects for an unknown id. */
   async removeSchedule(id: string): Promise<void> {
     if (!(await this.schedules()).some((s) => s.id === id)) throw new InvalidOptionError(`schedule '${id}' not found in queue '${this.name}'`)
-    await this.appendCommands([this.command(scheduleKey(id), { _tag: "RemoveSchedule", id }, null)])
+    await this.commands.appendCommands([this.commands.command(scheduleKey(id), { _tag: "RemoveSchedule", id }, null)])
   }
 
   /** The queue's schedules, with how many jobs each added and its last and next ticks. */
@@ -439,64 +446,6 @@ export class JobQueue<Data = any> extends EventEmitter {
       },
       log
     )
-  }
-
-  private async addMany(items: ReadonlyArray<{ name: string; data: Data; opts?: JobOptions }>): Promise<Array<Job<Data>>> {
-    const traceAtCall = activeTraceContext()
-    const inputs = items.map((item, i) => {
-      try {
-        if (typeof item !== "object" || item === null) throw new InvalidOptionError("each job must be an object { name, data, opts? }")
-        return resolveJobInput(item.name, item.data, item.opts)
-      } catch (e) {
-        if (items.length === 1) throw e
-        throw new InvalidOptionError(`addBulk item ${i}: ${(e as Error).message}`)
-      }
-    })
-    await this.openedOrThrow()
-    // the pause flag, where this process knows it without opening or waiting for anything
-    // (an add never depends on a read model: it must not fail or wait because one cannot catch up)
-    const known = this.readModelOpening === undefined ? undefined : await this.readModelOpening.catch(() => undefined)
-    const now = Date.now()
-    // the caller's trace context, taken before any await of ours could lose it
-    const trace = traceAtCall
-    const records: Array<OutgoingRecord> = []
-    const jobs: Array<Job<Data>> = []
-    for (const input of inputs) {
-      // an id of the caller's own: the job it names, if this process can tell (see lookUp)
-      const existing = input.jobId === undefined ? undefined : await this.lookUp(input.jobId)
-      if (existing !== undefined) {
-        jobs.push(toJob(existing))
-        continue // idempotent add: the job with this id already exists
-      }
-      const added = addJobRecord(this.name, input, input.jobId ?? newJobId(now), now, this.options.policy.attempts, known?.queuePaused ?? false, trace)
-      records.push(added.record)
-      jobs.push(added.job as Job<Data>)
-    }
-    await this.appendCommands(records)
-    return jobs
-  }
-
-  /** Encodes one command of this queue (see commandRecord). */
-  private command(key: string | null, body: CommandBody, jobId: string | null, partition?: number, time = Date.now()): OutgoingRecord {
-    return commandRecord(this.name, key, body, jobId, partition, time)
-  }
-
-  private async appendCommands(records: ReadonlyArray<OutgoingRecord>): Promise<void> {
-    const { log } = await this.openedOrThrow()
-    try {
-      await run(log.append(topicsOf(this.name).commands, records))
-    } catch (e) {
-      throw this.asQueueError(e)
-    }
-  }
-
-  /** Queue-wide commands reach every partition, so every owner applies them. */
-  private queueCommand(body: CommandBody): Promise<void> {
-    const sent = this.openedOrThrow().then(({ partitions }) =>
-      this.appendCommands(Array.from({ length: partitions }, (_, p) => this.command(null, body, null, p)))
-    )
-    sent.catch((e) => this.report(e))
-    return sent
   }
 
   private async shutdown(graceMs: number): Promise<void> {

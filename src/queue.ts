@@ -19,16 +19,14 @@
 import { run } from "./run.ts"
 import { Cause, ManagedRuntime, Runtime } from "effect"
 import { EventEmitter } from "node:events"
-import type { JobView } from "../projections/job-view.ts"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"
 import { Engine } from "./engine/engine.ts"
 import { snapshotEveryFromEnv } from "./engine/snapshot-cadence.ts"
 import { WorkerPool } from "./engine/worker-pool.ts"
-import { EventLog, type EventLogService, type LogError, engineGroupOf, topicsOf } from "./log/event-log.ts"
+import { EventLog, type EventLogService, type LogError, topicsOf } from "./log/event-log.ts"
 import { layerFromUrl } from "./log/layers.ts"
 import { resolveLogUrl } from "./log/log-url.ts"
-import { toJob } from "./job.ts"
 import {
   InvalidOptionError,
   MAX_TIMEOUT_MS,
@@ -37,14 +35,14 @@ import {
   resolveSchedule,
   validateQueueName
 } from "./options.ts"
-import { type Change, ReadModel } from "./read/read-model.ts"
+import type { Change } from "./read/read-model.ts"
 import { ProjectionStore } from "./read/projection-store.ts"
 import { announce, PUBLIC_EVENT_NAMES } from "./read/announce.ts"
 import { JobEndWaiters, WaitTimeoutError } from "./read/job-end.ts"
 import { scheduleInfo, scheduleKey } from "./read/schedule-info.ts"
-import { canLookUp, lookUpJob } from "./read/job-lookup.ts"
 import { type FollowingStore, isFollowingStore, type StoreFollower } from "./stores/following.ts"
 import { QueueCommands } from "./queue-commands.ts"
+import { QueueReads } from "./queue-reads.ts"
 import type {
   Job,
   JobHandler,
@@ -100,8 +98,6 @@ export class JobQueue<Data = any> extends EventEmitter {
   private readonly logUrl: string
   private readonly runtime: ManagedRuntime.ManagedRuntime<EventLog, LogError>
   private readonly opened: Promise<Opened>
-  /** Opened on first need (see the invariants), then kept until `close()`. */
-  private readModelOpening: Promise<ReadModel> | undefined
   private readonly handlers = new Map<string, JobHandler<Data>>()
   /** The `waitFor`s pending, settled as the read model announces their jobs' ends. */
   private readonly endWaiters = new JobEndWaiters()
@@ -111,6 +107,8 @@ export class JobQueue<Data = any> extends EventEmitter {
   private releaseRejections: (() => void) | undefined
   /** A store that follows the log itself (FollowingStore): its subscription, stopped on close. */
   private following: Promise<StoreFollower | undefined> | undefined
+  /** The read side: the read model, opened on first need, and lookups by id (queue-reads.ts). */
+  private readonly reads: QueueReads
   /** The producer side: building and appending this queue's commands (queue-commands.ts). */
   private readonly commands: QueueCommands<Data>
 
@@ -128,11 +126,20 @@ export class JobQueue<Data = any> extends EventEmitter {
       throw new InvalidOptionError((e as Error).message)
     }
     this.runtime = ManagedRuntime.make(layer)
+    this.reads = new QueueReads({
+      queue: this.name,
+      options: this.options,
+      opened: () => this.openedOrThrow(),
+      closed: () => this.closing !== undefined,
+      announce: (change) => this.announceChange(change),
+      asQueueError: (e) => this.asQueueError(e),
+      report: (e) => this.report(e)
+    })
     this.store =
       this.options.store ??
       (new ProjectionStore(
-        () => this.readModel(),
-        (id) => this.lookUp(id)
+        () => this.reads.readModel(),
+        (id) => this.reads.lookUp(id)
       ) as QueueStore<Data>)
     this.opened = this.open()
     this.opened.catch((e) => this.report(e))
@@ -140,19 +147,19 @@ export class JobQueue<Data = any> extends EventEmitter {
       queue: this.name,
       maxAttempts: this.options.policy.attempts,
       opened: () => this.openedOrThrow(),
-      readModelOpening: () => this.readModelOpening,
-      lookUp: (id) => this.lookUp(id),
+      readModelOpening: () => this.reads.opening,
+      lookUp: (id) => this.reads.lookUp(id),
       asQueueError: (e) => this.asQueueError(e),
       report: (e) => this.report(e)
     })
     // a listener of a job event needs the read model, which announces them
     super.on("newListener", (event: string | symbol) => {
-      if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.openReadModelSoon()
+      if (typeof event === "string" && PUBLIC_EVENT_NAMES.has(event)) this.reads.openReadModelSoon()
     })
     // a custom store is fed by the read model, whether or not this process reads it —
     // unless it follows the log itself, from positions of its own
     if (isFollowingStore(this.options.store)) this.following = this.followInStore(this.options.store)
-    else if (this.options.store !== undefined) this.openReadModelSoon()
+    else if (this.options.store !== undefined) this.reads.openReadModelSoon()
   }
 
   /** The log URL this queue uses. */
@@ -170,7 +177,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
     this.handlers.set(name, guardHandler(this.name, handler as JobHandler, (e) => this.report(e)) as JobHandler<Data>)
     this.releaseRejections ??= useRejectionListener()
-    this.openReadModelSoon()
+    this.reads.openReadModelSoon()
     if (this.engine === undefined) {
       this.engine = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.startEngine())
       this.engine.catch((e) => this.report(e))
@@ -196,7 +203,7 @@ export class JobQueue<Data = any> extends EventEmitter {
    * log (SQLite, memory); on Kafka a producer-only process opens its read model for it.
    */
   async retry(jobId: string): Promise<void> {
-    const view = await this.findJob(jobId)
+    const view = await this.reads.findJob(jobId)
     if (view.state !== "failed") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only failed jobs can be retried`)
     await this.commands.appendCommands([this.commands.command(jobId, { _tag: "RetryJob" }, jobId)])
   }
@@ -208,7 +215,7 @@ export class JobQueue<Data = any> extends EventEmitter {
    * `retry` finds it.
    */
   async remove(jobId: string): Promise<void> {
-    const view = await this.findJob(jobId)
+    const view = await this.reads.findJob(jobId)
     if (view.state === "active") throw new InvalidOptionError(`job '${jobId}' is running; cancel it first (cancel() fails it, then remove() takes it out)`)
     await this.commands.appendCommands([this.commands.command(jobId, { _tag: "RemoveJob" }, jobId)])
   }
@@ -222,7 +229,7 @@ export class JobQueue<Data = any> extends EventEmitter {
   async cancel(jobId: string, reason?: string): Promise<void> {
     if (reason !== undefined && (typeof reason !== "string" || reason.length > 2_000))
       throw new InvalidOptionError("cancel(jobId, reason): reason must be a string of at most 2000 characters")
-    const view = await this.findJob(jobId)
+    const view = await this.reads.findJob(jobId)
     if (view.state !== "active") throw new InvalidOptionError(`job '${jobId}' is ${view.state}; only a running job can be cancelled (remove() takes a job that is not running)`)
     await this.commands.appendCommands([this.commands.command(jobId, { _tag: "CancelJob", ...(reason === undefined ? {} : { reason }) }, jobId)])
   }
@@ -237,8 +244,8 @@ export class JobQueue<Data = any> extends EventEmitter {
     const timeoutMs = options?.timeoutMs
     if (timeoutMs !== undefined && !(typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs <= MAX_TIMEOUT_MS))
       throw new InvalidOptionError(`waitFor: timeoutMs must be a number of ms > 0 and at most ${MAX_TIMEOUT_MS} (got ${String(timeoutMs)})`)
-    const readModel = await this.readModel()
-    return this.endWaiters.wait<Result>(jobId, readModel.get(jobId), () => this.lookUp(jobId, { removed: true }), {
+    const readModel = await this.reads.readModel()
+    return this.endWaiters.wait<Result>(jobId, readModel.get(jobId), () => this.reads.lookUp(jobId, { removed: true }), {
       timeoutMs,
       notFound: () => new InvalidOptionError(`job '${jobId}' not found in queue '${this.name}'`),
       timedOut: () => new WaitTimeoutError(`job '${jobId}' of queue '${this.name}' did not finish within ${timeoutMs} ms`),
@@ -277,7 +284,7 @@ export class JobQueue<Data = any> extends EventEmitter {
 
   /** The queue's schedules, with how many jobs each added and its last and next ticks. */
   async schedules(): Promise<Array<ScheduleInfo<Data>>> {
-    const readModel = await this.readModel()
+    const readModel = await this.reads.readModel()
     return readModel.state.schedules().map((s) => scheduleInfo(s) as ScheduleInfo<Data>)
   }
 
@@ -292,7 +299,7 @@ export class JobQueue<Data = any> extends EventEmitter {
 
   /** Counts per state, from the projection, after it applied everything in the log now. */
   async stats(): Promise<QueueStats> {
-    const readModel = await this.readModel()
+    const readModel = await this.reads.readModel()
     return { ...readModel.stats() }
   }
 
@@ -320,35 +327,6 @@ export class JobQueue<Data = any> extends EventEmitter {
     return { log, partitions: n }
   }
 
-  private openReadModel(): Promise<ReadModel> {
-    this.readModelOpening ??= this.openedOrThrow().then(({ log, partitions }) => {
-      const topics = topicsOf(this.name)
-      const sink = isFollowingStore(this.options.store) ? undefined : this.options.store
-      return ReadModel.open({
-        log,
-        queue: this.name,
-        topic: topics.events,
-        commandsTopic: topics.commands,
-        group: engineGroupOf(this.name),
-        partitions,
-        retention: this.options.retention,
-        pendingMaxAttempts: this.options.policy.attempts,
-        ...(sink === undefined
-          ? {}
-          : { sink: (before: JobView | undefined, after: JobView) => (before === undefined ? sink.enqueue(toJob(after)) : sink.update(toJob(after))) }),
-        announce: (change: Change) => this.announceChange(change),
-        report: (e: unknown) => this.report(e)
-      })
-    })
-    return this.readModelOpening
-  }
-
-  /** Opens the read model in the background (its failure is reported, and rethrown to whoever awaits it). */
-  private openReadModelSoon(): void {
-    if (this.readModelOpening !== undefined || this.closing !== undefined) return
-    this.openReadModel().catch((e) => this.report(this.asQueueError(e)))
-  }
-
   private async openedOrThrow(): Promise<Opened> {
     if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
     try {
@@ -358,54 +336,10 @@ export class JobQueue<Data = any> extends EventEmitter {
     }
   }
 
-  /** The read model, caught up with everything in the log at the time of the call. */
-  private async readModel(): Promise<ReadModel> {
-    if (this.closing !== undefined) throw new InvalidOptionError(`queue '${this.name}' is closed`)
-    let readModel: ReadModel
-    try {
-      readModel = await this.openReadModel()
-    } catch (e) {
-      throw this.asQueueError(e)
-    }
-    try {
-      await readModel.caughtUp()
-    } catch (e) {
-      throw this.asQueueError(e)
-    }
-    return readModel
-  }
-
-  /**
-   * The job `id` for a control command (retry, remove, cancel): looked up as `lookUp` does,
-   * and on a log that cannot look jobs up (Kafka) through the read model, opened for it.
-   * Rejects when there is no such job.
-   */
-  private async findJob(id: string): Promise<JobView> {
-    const { log } = await this.openedOrThrow()
-    const view = this.readModelOpening === undefined && !canLookUp(log) ? (await this.readModel()).get(id) : await this.lookUp(id)
-    if (view === undefined) throw new InvalidOptionError(`job '${id}' not found in queue '${this.name}'`)
-    return view
-  }
-
   /** Announces a change to listeners, and settles the `waitFor`s of its job. */
   private announceChange(change: Change): void {
     announce(this, change)
     if (change.envelope.jobId !== null) this.endWaiters.changed(change.envelope.jobId, change.after)
-  }
-
-  /**
-   * A job by id without the read model's help: from the read model when it is open, else
-   * from the log by an indexed lookup (SQLite, memory); `undefined` where neither can tell,
-   * and for a removed job (it is out of the queue; `waitFor` asks with `removed: true`).
-   */
-  private async lookUp(id: string, options: { readonly removed?: boolean } = {}): Promise<JobView | undefined> {
-    const { log } = await this.openedOrThrow()
-    if (this.readModelOpening !== undefined) {
-      const held = (await this.readModel()).get(id)
-      if (held !== undefined) return held
-    }
-    const found = canLookUp(log) ? await lookUpJob(log, this.name, id, this.options.policy.attempts) : undefined
-    return found?.state === "removed" && options.removed !== true ? undefined : found
   }
 
   /** Hands a following store the log (once open); its failure to start is reported, unless the log itself failed (reported already). */
@@ -453,7 +387,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     await engine?.close(graceMs)
     this.releaseRejections?.()
     await (await this.following)?.stop().catch((e) => this.report(e))
-    const readModel = await this.readModelOpening?.catch(() => undefined)
+    const readModel = await this.reads.opening?.catch(() => undefined)
     await readModel?.close()
     await this.runtime.dispose()
   }

@@ -10,7 +10,7 @@
  *   replay can detect duplicates and gaps. Queue events (`jobId: null`) count per queue.
  * - Nothing here does I/O; decoding outside bytes happens in `src/` with these schemas.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** The version written in every envelope this code produces. */
 export const ENVELOPE_VERSION = 1 as const

@@ -6,7 +6,9 @@
  * The common shapes go through `machines/envelope-fast.ts`, which answers only where it
  * agrees with Schema (property-tested); everything else is decoded by Schema itself.
  */
-import { Either, ParseResult, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import { fastCommandEnvelope, fastEventEnvelope } from "../machines/envelope-fast.ts"
 import { CommandEnvelope, EventEnvelope } from "../machines/schema.ts"
 

@@ -17,7 +17,9 @@
  *   them; hooks run in the engine process only, after their event is durable.
  */
 import { run } from "./run.ts"
-import { Cause, ManagedRuntime, Runtime } from "effect"
+import * as Cause from "effect/Cause"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Runtime from "effect/Runtime"
 import { EventEmitter } from "node:events"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
 import { makeDelayFor } from "./engine/backoff.ts"

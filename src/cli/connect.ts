@@ -14,7 +14,9 @@
  * - Everything here opens a log from a LogTarget (URL + --kafka-config), so every command
  *   connects the same way; messages name the URL, which never carries a secret.
  */
-import { Cause, Exit, ManagedRuntime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import { existsSync } from "node:fs"
 import { JobQueue, InvalidOptionError, type QueueOptions } from "../index.ts"
 import { EventLog, type EventLogService, type LogError, topicsOf } from "../log/event-log.ts"

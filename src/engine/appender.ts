@@ -13,7 +13,7 @@
  *   events written up to and including that transaction, and it is written in it. A failed
  *   transaction's snapshot is dropped (the retry carries more events); the next one is taken anew.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
 import type { Transition } from "../../projections/partition-state.ts"
 import { appendObserved, appendsObserved } from "./observations.ts"

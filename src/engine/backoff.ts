@@ -3,7 +3,10 @@
  * never waits on a schedule and tests need no clock: `delayFor(k)` is the delay before
  * retry k (1-based). Exponential: `delay·2^(k-1)`; fixed: `delay`; both capped by `maxDelay`.
  */
-import { Chunk, Duration, Effect, Schedule } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 
 export type BackoffKind = "fixed" | "exponential"
 

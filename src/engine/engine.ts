@@ -6,7 +6,9 @@
  * restored from the log before it sees a command, and stopped (jobs finished or handed
  * back, everything durable) before ownership is given up.
  */
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { engineGroupOf, type EventLogService, topicsOf } from "../log/event-log.ts"
 import type { EngineContext } from "./engine-context.ts"
 import { PartitionActor } from "./partition-actor.ts"

@@ -13,7 +13,10 @@
  *   its snapshot, if any, lands with its events or not at all.
  * - A reader sees records of one partition in offset order, each once per subscription.
  */
-import { Context, Data, type Effect, type Scope } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { Transition } from "../../projections/partition-state.ts"
 
 /** A record as stored on a topic partition. `value` is the JSON text of an envelope. */

@@ -17,7 +17,8 @@
  * - ensureTopic / partitionCount: the topics themselves — creation, partition counts,
  *   retention and replication settings (kafka-topics.ts).
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Admin, Kafka as KafkaClient, Message, Producer } from "kafkajs"
 import { EventLog, type EventLogService, FencedError, LogError, type OutgoingRecord } from "./event-log.ts"
 import { CLIENT_RETRY, causesOf, PRODUCE_CHUNK_BYTES, sizedChunks, Kafka, kafkaConfig, sleep, toLogError } from "./kafka-client.ts"

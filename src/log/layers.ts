@@ -5,7 +5,8 @@
  * same `memory:` name) use one connection, so each sees the other's appends at once. The
  * connection closes when the last user's scope closes.
  */
-import { Effect, Layer } from "effect"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { EventLog, type EventLogService, LogError } from "./event-log.ts"
 import { makeLocalLog, toLogError } from "./local-log.ts"
 import { type KafkaOptions, resolveKafkaConnection, validateKafkaOptions } from "./kafka-options.ts"

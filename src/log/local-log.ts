@@ -10,7 +10,7 @@
  * - Group membership is one lease per group; a lease whose holder process is dead (same
  *   host) or expired is taken over, which is how a restarted engine recovers stalled jobs.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { randomUUID } from "node:crypto"
 import {
   type EventLogService,

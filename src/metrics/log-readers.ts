@@ -14,7 +14,9 @@
  * - Every live change of every opened queue reaches the listeners, in log order per partition,
  *   after the read model applied it (so `stats()` in a listener already counts it).
  */
-import { Cause, Exit, ManagedRuntime } from "effect"
+import * as Cause from "effect/Cause"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import { existsSync } from "node:fs"
 import { decodeEvent } from "../codec.ts"
 import { EventLog, type EventLogService, type LogError, engineGroupOf, topicsOf } from "../log/event-log.ts"

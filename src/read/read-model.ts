@@ -20,7 +20,9 @@
  *   queue seq means the same fact, and the first partition to show a seq announces it.
  */
 import { run } from "../run.ts"
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { CommandEnvelope, EventEnvelope, JobStateName } from "../../machines/schema.ts"
 import { isQueueBody, type JobView } from "../../projections/job-view.ts"
 import { PendingAdds } from "../../projections/pending-adds.ts"

@@ -9,7 +9,7 @@
  * counted from the log's pruned history, and a partition whose Kafka retention deleted its
  * start is replayed (and verified) from its snapshot on.
  */
-import { ManagedRuntime } from "effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import type { EventEnvelope } from "../../machines/schema.ts"
 import type { PartitionState } from "../../projections/partition-state.ts"
 import { QueueState } from "../../projections/queue-state.ts"

@@ -17,7 +17,9 @@
  * - `caughtUp()` resolves once every event in the log at the time of the call is in the
  *   table (queries of a following store call it first: read-your-writes in its process).
  */
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import type { EventEnvelope } from "../../../machines/schema.ts"
 import { decodeEvent } from "../../codec.ts"
 import type { LogRecord } from "../../log/event-log.ts"

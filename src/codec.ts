@@ -62,10 +62,23 @@ const parse = <A>(
   if (problem !== undefined) return { ok: false, reason: problem }
   const quick = fast(json)
   if (quick !== undefined) return { ok: true, value: quick }
-  const result = decode(json)
-  return Either.isRight(result)
-    ? { ok: true, value: result.right }
-    : { ok: false, reason: ParseResult.TreeFormatter.formatErrorSync(result.left) }
+  // Schema itself may throw on hostile JSON, e.g. while printing a value that cannot become
+  // a string ({"toString": null}): such a record is refused like any other, never thrown.
+  try {
+    const result = decode(json)
+    if (Either.isRight(result)) return { ok: true, value: result.right }
+    return { ok: false, reason: formatted(result.left) }
+  } catch (e) {
+    return { ok: false, reason: `refused by the schema: ${e instanceof Error ? e.message : "it threw"}` }
+  }
+}
+
+const formatted = (error: ParseResult.ParseError): string => {
+  try {
+    return ParseResult.TreeFormatter.formatErrorSync(error)
+  } catch {
+    return "does not match the schema (and the value cannot be printed)"
+  }
 }
 
 /**

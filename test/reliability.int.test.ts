@@ -388,6 +388,33 @@ describe.each(localBackends)("reliability on $name", (backend) => {
         await dispose()
       }
     }, 120_000)
+
+    // Schema itself threw on such JSON (printing a value with `toString: null`): a reader of the
+    // events topic must report the record, not throw out of its loop.
+    it("an event that Schema cannot even print, written onto the events topic: readers report it, the engine and stats go on", async () => {
+      const q = open()
+      q.process("ok", async () => "ok")
+      await q.add("ok", { i: 1 })
+      await until(async () => (await q.stats()).completed === 1, "the first job to complete")
+      const { log, dispose } = await openLog(q.log)
+      try {
+        const topic = topicsOf(q.name).events
+        const hostile = [
+          `{"v":{"toString":null},"queue":"${q.name}","jobId":null,"time":0,"seq":0,"body":{"_tag":"QueuePaused"}}`,
+          `{"v":1,"queue":"${q.name}","jobId":null,"time":0,"seq":0,"body":{"_tag":{"toString":null}}}`,
+          `{"v":1,"queue":"${q.name}","jobId":"x","time":0,"seq":1,"body":{"_tag":{"toString":null}}}`
+        ]
+        await run(log.append(topic, hostile.map((value) => ({ key: null, value, partition: 0 }))))
+        const second = await q.add("ok", { i: 2 })
+        await expect(q.waitFor(second.id, { timeoutMs: 20_000 })).resolves.toBe("ok")
+        expect((await q.stats()).completed).toBe(2)
+        const replayed = await replayQueue(q.log, q.name)
+        expect(replayed.undecodable.map((u) => u.reason)).toEqual(hostile.map(() => expect.stringMatching(/schema|Expected/)))
+        expect(replayed.stats.completed).toBe(2)
+      } finally {
+        await dispose()
+      }
+    }, 60_000)
   })
 })
 

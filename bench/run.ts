@@ -24,6 +24,14 @@ import { PEERS, WORKLOADS, type WorkloadDef } from "./lib/workloads.ts"
 import { fmt } from "./lib/svg.ts"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
+/** bench/COST.md (the per-stage cost table, measured apart from this harness), if there is one. */
+const costTable = (): string | undefined => {
+  try {
+    return readFileSync(join(root, "bench", "COST.md"), "utf8")
+  } catch {
+    return undefined
+  }
+}
 /**
  * The child: plain JavaScript when `npm run bench` compiled it (BENCH_CHILD, a bundle beside
  * these sources), so a child's RSS and start-up are what a user's process would show, not
@@ -67,7 +75,7 @@ const outDir = args.out ?? join(root, args.quick ? "bench/out-quick" : "bench")
 if (args.report) {
   const r = JSON.parse(readFileSync(join(outDir, "results.json"), "utf8")) as ResultsFile
   writeFileSync(join(outDir, "results.svg"), renderChart(r))
-  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(r, { json: "results.json", svg: "results.svg" }))
+  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(r, { json: "results.json", svg: "results.svg", costTable: costTable() }))
   console.log(`re-rendered ${join(outDir, "RESULTS.md")} and results.svg from results.json`)
   process.exit(0)
 }
@@ -192,7 +200,7 @@ function write(final = false) {
   const svg = join(outDir, "results.svg")
   writeFileSync(json, JSON.stringify(results, null, 2) + "\n")
   writeFileSync(svg, renderChart(results))
-  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(results, { json: "results.json", svg: "results.svg" }))
+  writeFileSync(join(outDir, "RESULTS.md"), renderResultsMd(results, { json: "results.json", svg: "results.svg", costTable: costTable() }))
 }
 
 const started = performance.now()

@@ -369,7 +369,11 @@ export function buildPanels(r: ResultsFile): Panel[] {
   return panels.filter((p) => p.groups.some((g) => g.bars.some((b) => "median" in b && b.median !== undefined && Number.isFinite(b.median))))
 }
 
-export function renderResultsMd(r: ResultsFile, files: { svg: string; json: string }): string {
+/**
+ * `costTable`: the per-job cost by stage (bench/COST.md, measured with the profiling scripts it
+ * names, not by this harness), placed after the summary so the ratios and their causes read together.
+ */
+export function renderResultsMd(r: ResultsFile, files: { svg: string; json: string; costTable?: string }): string {
   const peers = peersIn(r)
   const L: string[] = []
   L.push("# jobledger benchmark results", "")
@@ -402,6 +406,7 @@ export function renderResultsMd(r: ResultsFile, files: { svg: string; json: stri
   }
   L.push("", "Ratios are peer ÷ BullMQ on the headline figure; for latency and memory lower is better. Targets are goals shown for orientation, not assertions.", "")
 
+  if (files.costTable !== undefined) L.push(files.costTable.trim(), "")
   L.push("## Machine", "")
   const m = r.meta.machine
   L.push(`- CPU: ${m.cpu}, ${m.cores} cores`, `- RAM: ${m.ramGiB} GiB`, `- OS: ${m.os} (${m.kernel})`, `- Node.js: ${m.node}`)

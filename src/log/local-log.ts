@@ -31,7 +31,14 @@ const POLL_MS = 15
 const LEASE_TTL_MS = 15_000
 const LEASE_RENEW_MS = 2_000
 const STANDBY_RETRY_MS = 250
-const READ_BATCH = 5_000
+/**
+ * Records per delivery to a follower read from the store. Smaller batches keep an engine's
+ * pipeline even: 5,000 commands at once became 5,000 JobAdded decisions in one go, held in one
+ * transaction while the jobs already running waited behind it. Draining 50,000 jobs at
+ * concurrency 100, 1,000 instead of 5,000 was faster in each of 4 alternating pairs
+ * (median +8% jobs/s, −9% main-thread CPU per job); 500 was no better than 1,000.
+ */
+const READ_BATCH = 1_000
 
 /** Turns a store exception into a LogError that says what happened and whether to retry. */
 export const toLogError = (url: string, cause: unknown): LogError => {

@@ -22,6 +22,27 @@ describe("BinaryHeap", () => {
       })
     )
   })
+
+  it("pops the least element held, pushes and pops interleaved", () => {
+    fc.assert(
+      fc.property(fc.array(fc.option(fc.integer({ min: -50, max: 50 }), { nil: undefined, freq: 3 }), { maxLength: 300 }), (ops) => {
+        const heap = new BinaryHeap<number>((a, b) => a < b)
+        const held: Array<number> = []
+        for (const op of ops) {
+          if (op !== undefined) {
+            heap.push(op)
+            held.push(op)
+          } else {
+            const least = held.length === 0 ? undefined : Math.min(...held)
+            expect(heap.pop()).toBe(least)
+            if (least !== undefined) held.splice(held.indexOf(least), 1)
+          }
+          expect(heap.size).toBe(held.length)
+          expect(heap.peek()).toBe(held.length === 0 ? undefined : Math.min(...held))
+        }
+      })
+    )
+  })
 })
 
 describe("ReadyQueue", () => {

@@ -8,7 +8,8 @@
  *
  * Invariants:
  * - Only the pure reducers of `job-view.ts` and `stats.ts` decide what changes; this class
- *   keeps their results in its maps and indexes.
+ *   keeps their results in its maps and indexes (the counts through `moveCount`, in a tally
+ *   it owns and never hands out: `stats()` is a frozen copy).
  * - Memory follows live jobs, not history: every job that is waiting, delayed, active or
  *   paused is held; finished ones only within `retention` (see `retention.ts`). `stats()`
  *   stays exact: a job leaving memory leaves the counts as they are.
@@ -39,7 +40,7 @@ import {
 import type { JobIntent } from "../machines/job-machine.ts"
 import { advanceView, advanceViewByQueueEvent, isFinished, isQueueBody, normalizeView, syncQueueFlag, type JobView } from "./job-view.ts"
 import { boundFor, DEFAULT_RETENTION, stays, type Retention } from "./retention.ts"
-import { emptyStats, evolveStats, type QueueStats } from "./stats.ts"
+import { emptyStats, moveCount, type QueueStats, type StatsTally } from "./stats.ts"
 
 /** Bump when a reducer changes meaning: snapshots of another version are not restored (the log is replayed). */
 // 3: one state per partition with retention (the queue projection of version 2 kept every job).
@@ -103,7 +104,10 @@ export class PartitionState {
   }
   /** Whether completed jobs are indexed: only when their retention trims them. */
   private readonly indexCompleted: boolean
-  private counts: QueueStats = emptyStats
+  /** Owned here and changed in place (`moveCount`); never handed out: `stats()` gives a frozen copy. */
+  private readonly counts: StatsTally = { ...emptyStats }
+  /** The copy `stats()` last gave, while the counts have not changed since. */
+  private countsCopy: QueueStats | undefined
   private paused = false
   private lastQueueSeq = -1
   private readonly scheduleMap = new Map<string, ScheduleState>()
@@ -182,7 +186,7 @@ export class PartitionState {
 
   /** The number of jobs in each state, held or not. */
   stats(): QueueStats {
-    return this.counts
+    return (this.countsCopy ??= Object.freeze({ ...this.counts }))
   }
 
   /**
@@ -191,7 +195,9 @@ export class PartitionState {
    * so `stats()` equals what a snapshot of the unpruned log would say.
    */
   countPruned(pruned: { readonly completed: number; readonly failed: number }): void {
-    this.counts = { ...this.counts, completed: this.counts.completed + pruned.completed, failed: this.counts.failed + pruned.failed }
+    this.counts.completed += pruned.completed
+    this.counts.failed += pruned.failed
+    this.countsCopy = undefined
   }
 
   /** A schedule of this partition, a removed one included (`live: false`). */
@@ -218,7 +224,7 @@ export class PartitionState {
       version: PARTITION_STATE_VERSION,
       queuePaused: this.paused,
       queueSeq: this.lastQueueSeq,
-      counts: this.counts,
+      counts: this.stats(),
       jobs,
       order,
       schedules: [...this.scheduleMap.values()]
@@ -235,7 +241,7 @@ export class PartitionState {
     const p = new PartitionState(retention)
     p.paused = snapshot.queuePaused
     p.lastQueueSeq = snapshot.queueSeq
-    p.counts = { ...emptyStats, ...snapshot.counts }
+    Object.assign(p.counts, emptyStats, snapshot.counts)
     for (const schedule of snapshot.schedules ?? []) p.scheduleMap.set(schedule.spec.id, schedule)
     for (const v of snapshot.jobs) {
       const view = normalizeView(v)
@@ -317,13 +323,19 @@ export class PartitionState {
       this.jobs.set(after.id, after)
       if (after.state !== "completed" || this.indexCompleted) this.byState[after.state].add(after.id)
     }
-    this.counts = evolveStats(this.counts, before?.state, after.state)
+    this.count(before?.state, after.state)
+  }
+
+  private count(from: JobStateName | undefined, to: JobStateName | undefined): void {
+    if (from === to) return
+    moveCount(this.counts, from, to)
+    this.countsCopy = undefined
   }
 
   /** A finished job this state let go of (retention) was removed: it leaves the counts too. */
   private removeUnheld(from: JobStateName): Applied {
     if (from !== "completed" && from !== "failed") return { ok: false, reason: `JobRemoved of a ${from} job this partition does not hold` }
-    this.counts = evolveStats(this.counts, from, undefined)
+    this.count(from, undefined)
     return NONE
   }
 

@@ -150,6 +150,18 @@ describe("PartitionState", () => {
     expect(p.get("zzz")).toBeUndefined()
   })
 
+  it("stats() is a frozen copy: the counts it gave stay as they were when later events move jobs", () => {
+    const p = new PartitionState()
+    twoJobs(p)
+    const before = p.stats()
+    expect(Object.isFrozen(before)).toBe(true)
+    expect(p.stats()).toBe(before) // nothing moved: the same copy
+    p.apply(envelope("a", 1, { _tag: "JobStarted", attempt: 0 }))
+    expect(before).toEqual({ ...emptyStats, waiting: 1, delayed: 1, failed: 1 })
+    expect(p.stats()).toEqual({ ...emptyStats, active: 1, delayed: 1, failed: 1 })
+    expect(p.toSnapshot().counts).toEqual(p.stats())
+  })
+
   it("one step gives the change and the intents of the state entered", () => {
     const p = new PartitionState()
     expect(moved(p.apply(envelope("a", 0, added({ runAt: 0 }))))).toEqual([

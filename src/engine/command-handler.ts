@@ -19,6 +19,7 @@ import {
   type CommandEnvelope,
   ENVELOPE_VERSION,
   type EventEnvelope,
+  type JobAdded,
   type JobEventBody,
   type QueueEventBody
 } from "../../machines/schema.ts"
@@ -129,21 +130,23 @@ export class CommandHandler {
   private addJob(jobId: string, command: CommandEnvelope, body: AddJob): undefined {
     const { ctx } = this.deps
     const now = Date.now()
-    const added = {
-      _tag: "JobAdded" as const,
+    const added: { -readonly [K in keyof JobAdded]: JobAdded[K] } = {
+      _tag: "JobAdded",
       name: body.name,
       data: body.data,
       priority: body.priority,
       runAt: command.time + body.delay,
       createdAt: command.time,
       maxAttempts: ctx.policy.attempts,
-      queuePaused: this.deps.state().queuePaused,
-      ...(body.metadata === undefined ? {} : { metadata: body.metadata }),
-      ...(body.timeout === undefined ? {} : { timeout: body.timeout }),
-      ...(body.keep === undefined ? {} : { keep: body.keep }),
-      ...(body.schedule === undefined ? {} : { schedule: body.schedule }),
-      ...(body.trace === undefined ? {} : { trace: body.trace })
+      queuePaused: this.deps.state().queuePaused
     }
+    // the optional fields only when present (an absent one is absent from the JSON too); no
+    // spread of a temporary object per field, in the path every job takes
+    if (body.metadata !== undefined) added.metadata = body.metadata
+    if (body.timeout !== undefined) added.timeout = body.timeout
+    if (body.keep !== undefined) added.keep = body.keep
+    if (body.schedule !== undefined) added.schedule = body.schedule
+    if (body.trace !== undefined) added.trace = body.trace
     this.deps.apply({ v: ENVELOPE_VERSION, queue: ctx.queue, jobId, time: now, seq: 0, body: added })
     return undefined
   }

@@ -18,34 +18,43 @@ import { emptyStats, evolveStats, type QueueStats } from "./stats.ts"
 /** Whether partition `p` is paused now. */
 export type PausedOf = (partition: number) => boolean
 
+/** A pending job as recorded: its command, decoded once; the view is built only when asked for. */
+interface Pending {
+  readonly command: CommandEnvelope & { readonly jobId: string }
+  readonly body: AddJob
+  readonly maxAttempts: number
+  readonly partition: number
+}
+
 export class PendingAdds {
-  private readonly views = new Map<string, { readonly view: JobView; readonly partition: number }>()
+  private readonly pending = new Map<string, Pending>()
 
   get size(): number {
-    return this.views.size
+    return this.pending.size
   }
 
   /** Records an AddJob command (found on `partition`) for a job the queue state does not hold. */
   add(command: CommandEnvelope & { readonly jobId: string }, body: AddJob, maxAttempts: number, partition: number): void {
-    if (this.views.has(command.jobId)) return // idempotent: the first command wins
-    const view = pendingView(command, body, maxAttempts)
-    this.views.set(command.jobId, { view, partition })
+    if (this.pending.has(command.jobId)) return // idempotent: the first command wins
+    // Most pending jobs are accepted before anyone looks at them (a backlog drained by an engine
+    // in this process): no view is built for those.
+    this.pending.set(command.jobId, { command, body, maxAttempts, partition })
   }
 
   /** The engine accepted the job (or it was known already): it is no longer pending. */
   accepted(jobId: string): void {
-    this.views.delete(jobId)
+    this.pending.delete(jobId)
   }
 
   get(jobId: string, pausedOf: PausedOf): JobView | undefined {
-    const pending = this.views.get(jobId)
-    return pending === undefined ? undefined : shown(pending.view, pausedOf(pending.partition))
+    const pending = this.pending.get(jobId)
+    return pending === undefined ? undefined : shown(pending, pausedOf(pending.partition))
   }
 
   list(state: JobStateName | undefined, pausedOf: PausedOf): Array<JobView> {
     const out: Array<JobView> = []
-    for (const { view, partition } of this.views.values()) {
-      const v = shown(view, pausedOf(partition))
+    for (const pending of this.pending.values()) {
+      const v = shown(pending, pausedOf(pending.partition))
       if (state === undefined || v.state === state) out.push(v)
     }
     return out
@@ -53,7 +62,7 @@ export class PendingAdds {
 
   stats(pausedOf: PausedOf): QueueStats {
     let stats = emptyStats
-    for (const { view, partition } of this.views.values()) stats = evolveStats(stats, undefined, shown(view, pausedOf(partition)).state)
+    for (const pending of this.pending.values()) stats = evolveStats(stats, undefined, shownState(pending, pausedOf(pending.partition)))
     return stats
   }
 }
@@ -83,9 +92,16 @@ export const pendingView = (command: CommandEnvelope & { readonly jobId: string 
   }
 }
 
-/** A pending job as the machine would start it on a partition paused or not. */
-const shown = (view: JobView, queuePaused: boolean): JobView => {
-  if (!queuePaused || view.state !== "waiting") return view
-  const state = startStateOf({ runAt: view.runAt, queuePaused }, view.createdAt)
-  return { ...view, state, queuePaused }
+/** The state a pending job is shown in: as the machine would start it on a partition paused or not. */
+const shownState = ({ command, body }: Pending, queuePaused: boolean): JobStateName => {
+  const runAt = command.time + body.delay
+  const state = startStateOf({ runAt, queuePaused: false }, command.time)
+  return queuePaused && state === "waiting" ? startStateOf({ runAt, queuePaused }, command.time) : state
+}
+
+/** A pending job's view, in its shown state (see `shownState`). */
+const shown = (pending: Pending, queuePaused: boolean): JobView => {
+  const view = pendingView(pending.command, pending.body, pending.maxAttempts)
+  const state = shownState(pending, queuePaused)
+  return state === view.state ? view : { ...view, state, queuePaused }
 }

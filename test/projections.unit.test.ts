@@ -1,6 +1,7 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import type { EventEnvelope, JobEventEnvelope, JobStateName } from "../machines/schema.ts"
+import { ENVELOPE_VERSION, type AddJob, type CommandEnvelope, type EventEnvelope, type JobEventEnvelope, type JobStateName } from "../machines/schema.ts"
+import { PendingAdds } from "../projections/pending-adds.ts"
 import { emptyHistory, evolveHistory, type JobHistory } from "../projections/history.ts"
 import { applyQueueEventToView, evolveJobView, STALLED_ERROR, type JobView } from "../projections/job-view.ts"
 import { PARTITION_STATE_VERSION, PartitionState, type Applied, type Transition } from "../projections/partition-state.ts"
@@ -416,5 +417,39 @@ describe("PartitionState properties", () => {
     )
     // the hint is taken in practice (the reader holds the engine's objects), not only ignored safely
     expect(shared).toBeGreaterThan(100)
+  })
+})
+
+describe("PendingAdds", () => {
+  const command = (jobId: string, delay: number): CommandEnvelope & { readonly jobId: string } => ({
+    v: ENVELOPE_VERSION,
+    queue: QUEUE,
+    jobId,
+    time: Date.now(),
+    body: { _tag: "AddJob", name: "n", data: { jobId }, priority: 0, delay, metadata: { by: "test" } }
+  })
+  const addTo = (pending: PendingAdds, jobId: string, delay: number, partition: number) => {
+    const c = command(jobId, delay)
+    pending.add(c, c.body as AddJob, 3, partition)
+  }
+
+  it("shows each pending job as the machine would start it, on its partition paused or not, until accepted", () => {
+    const pending = new PendingAdds()
+    addTo(pending, "now", 0, 0)
+    addTo(pending, "later", 60_000, 0)
+    addTo(pending, "elsewhere", 0, 1)
+    addTo(pending, "now", 60_000, 1) // the first command for an id wins
+    const pausedOf = (p: number) => p === 0
+    expect(pending.size).toBe(3)
+    expect(pending.stats(pausedOf)).toEqual({ ...emptyStats, paused: 1, delayed: 1, waiting: 1 })
+    expect(pending.stats(() => false)).toEqual({ ...emptyStats, waiting: 2, delayed: 1 })
+    expect(pending.get("now", pausedOf)).toMatchObject({ id: "now", state: "paused", queuePaused: true, maxAttempts: 3, seq: -1, data: { jobId: "now" }, metadata: { by: "test" } })
+    expect(pending.get("now", () => false)).toMatchObject({ state: "waiting", queuePaused: false })
+    expect(pending.get("later", pausedOf)).toMatchObject({ state: "delayed" })
+    expect(pending.list("paused", pausedOf).map((v) => v.id)).toEqual(["now"])
+    expect(pending.list(undefined, pausedOf).map((v) => v.id)).toEqual(["now", "later", "elsewhere"])
+    pending.accepted("now")
+    expect(pending.get("now", pausedOf)).toBeUndefined()
+    expect(pending.stats(pausedOf)).toEqual({ ...emptyStats, delayed: 1, waiting: 1 })
   })
 })

@@ -170,7 +170,8 @@ export class ReadModel {
       const body = command.body
       if (body._tag !== "AddJob" || command.jobId === null || command.queue !== this.options.queue) continue
       if (this.state.get(command.jobId) !== undefined) continue
-      this.pending.add({ ...command, jobId: command.jobId }, body, this.options.pendingMaxAttempts, partition)
+      // jobId is not null (checked above); no copy of the command just to say so to the type
+      this.pending.add(command as CommandEnvelope & { readonly jobId: string }, body, this.options.pendingMaxAttempts, partition)
     }
     this.wakeWaiters()
     return Promise.resolve()

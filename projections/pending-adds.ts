@@ -92,16 +92,19 @@ export const pendingView = (command: CommandEnvelope & { readonly jobId: string 
   }
 }
 
-/** The state a pending job is shown in: as the machine would start it on a partition paused or not. */
+/** A pending job's start state (as on a partition not paused) as shown on one paused or not. */
+const onPartition = (startState: JobStateName, runAt: number, time: number, queuePaused: boolean): JobStateName =>
+  queuePaused && startState === "waiting" ? startStateOf({ runAt, queuePaused }, time) : startState
+
+/** The state a pending job is shown in, without building its view (for counts). */
 const shownState = ({ command, body }: Pending, queuePaused: boolean): JobStateName => {
   const runAt = command.time + body.delay
-  const state = startStateOf({ runAt, queuePaused: false }, command.time)
-  return queuePaused && state === "waiting" ? startStateOf({ runAt, queuePaused }, command.time) : state
+  return onPartition(startStateOf({ runAt, queuePaused: false }, command.time), runAt, command.time, queuePaused)
 }
 
-/** A pending job's view, in its shown state (see `shownState`). */
+/** A pending job's view, in the state it is shown in. */
 const shown = (pending: Pending, queuePaused: boolean): JobView => {
   const view = pendingView(pending.command, pending.body, pending.maxAttempts)
-  const state = shownState(pending, queuePaused)
+  const state = onPartition(view.state, view.runAt, view.createdAt, queuePaused)
   return state === view.state ? view : { ...view, state, queuePaused }
 }

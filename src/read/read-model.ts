@@ -17,7 +17,11 @@
  *   is already reflected in events.
  * - `paused`/`resumed` are announced once per queue, not once per partition: every owner
  *   appends its own QueuePaused/QueueResumed from the same broadcast commands, so the same
- *   queue seq means the same fact, and the first partition to show a seq announces it.
+ *   queue seq means the same fact. They are announced in seq order, when the queue as a
+ *   whole changes: `paused` once every partition is paused (a listener may rely on no job
+ *   starting anywhere, and on every waiting job showing as paused), `resumed` as soon as the
+ *   first partition runs again (so it precedes the `active` of any job it released). A
+ *   pause that a resume overtakes on some partition is announced just before that resume.
  */
 import { run } from "../run.ts"
 import * as Effect from "effect/Effect"
@@ -65,8 +69,10 @@ export class ReadModel {
   private readonly liveFrom: Array<number>
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
   private readonly pausedOf = (p: number) => this.state.partitions[p]?.queuePaused ?? false
-  /** The queue-wide pause as announced: the furthest queue event seq seen on any partition. */
+  /** The last queue event seq every partition has applied (and so was announced, if live). */
   private announcedQueueSeq = -1
+  /** Queue events applied on some partition that the queue as a whole has not reached, by seq. */
+  private readonly queueFacts = new Map<number, EventEnvelope>()
 
   private constructor(
     private readonly options: ReadModelOptions,
@@ -97,7 +103,8 @@ export class ReadModel {
       )
     }
     await model.caughtUp()
-    model.announcedQueueSeq = Math.max(-1, ...model.state.partitions.map((p) => p.queueSeq))
+    // queue events every partition restored from a snapshot are history
+    model.announcedQueueSeq = Math.max(model.announcedQueueSeq, Math.min(...model.state.partitions.map((p) => p.queueSeq)))
     return model
   }
 
@@ -201,13 +208,28 @@ export class ReadModel {
         }
         const live = record.offset >= (this.liveFrom[partition] ?? 0)
         if (live && envelope.jobId !== null && moved.length > 0) announce({ envelope, before: moved[0]!.before, after: moved[0]!.after })
-        else if (envelope.jobId === null && isQueueBody(envelope.body) && applied.ok && envelope.seq > this.announcedQueueSeq) {
-          this.announcedQueueSeq = envelope.seq
-          if (live) announce({ envelope, before: undefined, after: undefined })
-        }
+        else if (envelope.jobId === null && isQueueBody(envelope.body) && applied.ok) this.queueEventApplied(envelope, live)
       }
       this.next[partition] = record.offset + 1
     }
     this.wakeWaiters()
+  }
+
+  /**
+   * Announces, in seq order, each queue event the queue as a whole has now reached (see the
+   * header) — if a live record made it reach them: one the log held at open is history.
+   */
+  private queueEventApplied(envelope: EventEnvelope, live: boolean): void {
+    if (envelope.seq <= this.announcedQueueSeq) return
+    if (!this.queueFacts.has(envelope.seq)) this.queueFacts.set(envelope.seq, envelope)
+    // a partition at seq s has applied every queue event up to s: each is a fact here
+    // (unless it came in that partition's snapshot, then it is history and not announced)
+    let reached = Math.min(...this.state.partitions.map((p) => p.queueSeq))
+    for (const [seq, fact] of this.queueFacts) if (fact.body._tag === "QueueResumed" && seq > reached) reached = seq
+    while (this.announcedQueueSeq < reached) {
+      const fact = this.queueFacts.get(++this.announcedQueueSeq)
+      this.queueFacts.delete(this.announcedQueueSeq)
+      if (fact !== undefined && live) this.options.announce({ envelope: fact, before: undefined, after: undefined })
+    }
   }
 }

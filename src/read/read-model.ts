@@ -13,8 +13,10 @@
  * - `caughtUp()` resolves once every event and command that was in the log when it was
  *   called has been applied: queries call it first, so a `stats()` after an `add`
  *   elsewhere sees that add — as a pending job until an engine accepts it.
- * - Commands are followed from the engine group's committed offset: everything before it
- *   is already reflected in events.
+ * - Commands are followed from the engine group's committed offset (everything before it
+ *   is already reflected in events), from the first `caughtUp()` on: pending adds are for
+ *   queries, and every query calls it first. So an engine's process that never asks does
+ *   not read and decode its backlog of commands a second time (its engine reads them).
  * - `paused`/`resumed` are announced once per queue, not once per partition: every owner
  *   appends its own QueuePaused/QueueResumed from the same broadcast commands, so the same
  *   queue seq means the same fact. They are announced in seq order, when the queue as a
@@ -67,6 +69,9 @@ export class ReadModel {
   private readonly next: Array<number>
   private readonly nextCommand: Array<number>
   private readonly liveFrom: Array<number>
+  /** Whether the commands of each partition are followed yet (see the header). */
+  private readonly followingCommands: Array<boolean>
+  private closed = false
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
   private readonly pausedOf = (p: number) => this.state.partitions[p]?.queuePaused ?? false
   /** The last queue event seq every partition has applied (and so was announced, if live). */
@@ -82,6 +87,7 @@ export class ReadModel {
     this.next = new Array<number>(options.partitions).fill(0)
     this.nextCommand = new Array<number>(options.partitions).fill(0)
     this.liveFrom = new Array<number>(options.partitions).fill(0)
+    this.followingCommands = new Array<boolean>(options.partitions).fill(false)
   }
 
   static async open(options: ReadModelOptions): Promise<ReadModel> {
@@ -95,14 +101,7 @@ export class ReadModel {
     for (let p = 0; p < options.partitions; p++) {
       await Effect.runPromise(Scope.extend(log.follow(topic, p, model.next[p]!, (records) => model.apply(p, records)), scope))
     }
-    for (let p = 0; p < options.partitions; p++) {
-      const from = await run(log.committedOffset(options.group, options.commandsTopic, p))
-      model.nextCommand[p] = from
-      await Effect.runPromise(
-        Scope.extend(log.follow(options.commandsTopic, p, from, (records) => model.applyCommands(p, records)), scope)
-      )
-    }
-    await model.caughtUp()
+    await model.reachedEnds(false)
     // queue events every partition restored from a snapshot are history
     model.announcedQueueSeq = Math.max(model.announcedQueueSeq, Math.min(...model.state.partitions.map((p) => p.queueSeq)))
     return model
@@ -110,12 +109,37 @@ export class ReadModel {
 
   /** Resolves once everything in the log at the time of the call has been applied. */
   async caughtUp(): Promise<void> {
+    await this.followCommands()
+    await this.reachedEnds(true)
+  }
+
+  /** Resolves once the events (and commands, if asked) in the log now have been applied. */
+  private async reachedEnds(withCommands: boolean): Promise<void> {
     const { log, topic, commandsTopic, partitions } = this.options
     const ends: Array<number> = []
     for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(topic, p)))
-    for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(commandsTopic, p)))
+    if (withCommands) for (let p = 0; p < partitions; p++) ends.push(await run(log.endOffset(commandsTopic, p)))
     if (this.reached(ends)) return
     await new Promise<void>((resolve) => this.waiters.push({ until: ends, resolve }))
+  }
+
+  /** Starts following the commands of every partition not followed yet (see the header). */
+  private async followCommands(): Promise<void> {
+    const { log, commandsTopic, group, partitions } = this.options
+    for (let p = 0; p < partitions; p++) {
+      if (this.followingCommands[p] === true || this.closed) continue
+      const from = await run(log.committedOffset(group, commandsTopic, p))
+      // another caughtUp() may have started it meanwhile
+      if (this.followingCommands[p] === true || this.closed) continue
+      this.followingCommands[p] = true
+      this.nextCommand[p] = from
+      try {
+        await Effect.runPromise(Scope.extend(log.follow(commandsTopic, p, from, (records) => this.applyCommands(p, records)), this.scope))
+      } catch (e) {
+        this.followingCommands[p] = false // the next query tries again
+        throw e
+      }
+    }
   }
 
   /** A job's view: held (live, or finished within retention), else pending (asked for, not yet accepted). */
@@ -138,6 +162,7 @@ export class ReadModel {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     await Effect.runPromise(Scope.close(this.scope, Exit.void))
     for (const w of this.waiters.splice(0)) w.resolve()
   }
@@ -150,7 +175,7 @@ export class ReadModel {
     return start.from
   }
 
-  /** `ends` lists the events partitions, then the commands partitions. */
+  /** `ends` lists the events partitions, then (when it is longer) the commands partitions. */
   private reached(ends: ReadonlyArray<number>): boolean {
     const n = this.options.partitions
     return ends.every((end, i) => (i < n ? (this.next[i] ?? 0) : (this.nextCommand[i - n] ?? 0)) >= end)

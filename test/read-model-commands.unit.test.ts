@@ -4,22 +4,14 @@
  * query still sees every add in the log at the time of the call.
  */
 import { Effect } from "effect"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { type CommandEnvelope, ENVELOPE_VERSION } from "../machines/schema.ts"
-import { KEEP_ALL } from "../projections/retention.ts"
 import { encode } from "../src/codec.ts"
 import { makeLocalLog } from "../src/log/local-log.ts"
 import type { LocalStore } from "../src/log/local-store.ts"
 import { openMemoryStore } from "../src/log/memory-store.ts"
-import { ReadModel } from "../src/read/read-model.ts"
+import { COMMANDS, EVENTS, openTestReadModel } from "./support/read-model.ts"
 
-const EVENTS = "q.events"
-const COMMANDS = "q.commands"
-
-const models: Array<ReadModel> = []
-afterEach(async () => {
-  for (const m of models.splice(0)) await m.close()
-})
 
 /** A memory store that counts its reads of the commands topic. */
 const countingCommandReads = () => {
@@ -55,21 +47,7 @@ describe("read model: pending adds", () => {
     const append = (values: ReadonlyArray<string>) => Effect.runPromise(log.append(COMMANDS, values.map((value) => ({ key: null, value, partition: 0 }))))
     await append([addCommand("a"), addCommand("b", 60_000)])
 
-    const model = await ReadModel.open({
-      log,
-      queue: "q",
-      topic: EVENTS,
-      commandsTopic: COMMANDS,
-      group: "q.engine",
-      partitions: 1,
-      retention: KEEP_ALL,
-      pendingMaxAttempts: 3,
-      announce: () => {},
-      report: (error) => {
-        throw error
-      }
-    })
-    models.push(model)
+    const model = await openTestReadModel(log, { partitions: 1, pendingMaxAttempts: 3 })
     await append([addCommand("c")])
     await new Promise((resolve) => setTimeout(resolve, 50))
     expect(counter.reads).toBe(0)

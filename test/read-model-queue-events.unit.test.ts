@@ -5,23 +5,15 @@
  * it releases starts).
  */
 import { Effect } from "effect"
-import { afterEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { ENVELOPE_VERSION, type EventEnvelope, type QueueEventBody } from "../machines/schema.ts"
-import { KEEP_ALL } from "../projections/retention.ts"
 import { encode } from "../src/codec.ts"
 import { makeLocalLog } from "../src/log/local-log.ts"
 import { openMemoryStore } from "../src/log/memory-store.ts"
-import { ReadModel } from "../src/read/read-model.ts"
 import { until } from "./support/backends.ts"
+import { COMMANDS, EVENTS, openTestReadModel } from "./support/read-model.ts"
 
 const PARTITIONS = 3
-const EVENTS = "q.events"
-const COMMANDS = "q.commands"
-
-const models: Array<ReadModel> = []
-afterEach(async () => {
-  for (const m of models.splice(0)) await m.close()
-})
 
 /** A queue's log and its read model; `before` runs on the log before the model opens. */
 const openQueue = async (before: (decide: Decide) => Promise<void> = async () => {}) => {
@@ -36,21 +28,7 @@ const openQueue = async (before: (decide: Decide) => Promise<void> = async () =>
   }
   await before(append)
   const announced: Array<string> = []
-  const model = await ReadModel.open({
-    log,
-    queue: "q",
-    topic: EVENTS,
-    commandsTopic: COMMANDS,
-    group: "q.engine",
-    partitions: PARTITIONS,
-    retention: KEEP_ALL,
-    pendingMaxAttempts: 1,
-    announce: (change) => void announced.push(change.envelope.body._tag),
-    report: (error) => {
-      throw error
-    }
-  })
-  models.push(model)
+  const model = await openTestReadModel(log, { partitions: PARTITIONS, announce: (change) => void announced.push(change.envelope.body._tag) })
   const decide: Decide = async (partition, seq, body) => {
     await append(partition, seq, body)
     await model.caughtUp()

@@ -74,7 +74,7 @@ export class ReadModel {
   private closed = false
   private readonly waiters: Array<{ readonly until: ReadonlyArray<number>; readonly resolve: () => void }> = []
   private readonly pausedOf = (p: number) => this.state.partitions[p]?.queuePaused ?? false
-  /** The last queue event seq every partition has applied (and so was announced, if live). */
+  /** The last queue event seq the queue as a whole has reached (see the header): announced, if live. */
   private announcedQueueSeq = -1
   /** Queue events applied on some partition that the queue as a whole has not reached, by seq. */
   private readonly queueFacts = new Map<number, EventEnvelope>()

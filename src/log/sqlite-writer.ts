@@ -26,14 +26,11 @@
  * - The worker keeps the process alive only while a request is in flight: an idle engine
  *   does not hold its process open, a pending write does.
  */
-import { createRequire } from "node:module"
-import { dirname, extname, join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
 import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import type { PendingAppend } from "./local-store.ts"
 import type { SqliteOptions } from "./sqlite-store.ts"
-import { callerModuleFile } from "../module-file.ts"
+import { startWorker, workerEntry, type WorkerEntry } from "./worker-entry.ts"
 
 /**
  * Records as they cross to the worker: keys, and the values joined by NUL into one string
@@ -103,35 +100,6 @@ interface InFlight {
   readonly reject: (error: Error) => void
 }
 
-/**
- * Where the worker's entry is: next to this module, built (`.js`, ESM or CommonJS) or as a
- * source (`.ts`, in this repository's tests and benchmarks: loaded through tsx's require
- * hook, as Node 20 applies no `--import` loader to a worker). `undefined` when it cannot be
- * found: the log then writes on the main thread.
- */
-const workerEntry = (): { readonly entry: string; readonly tsx?: string } | undefined => {
-  const file = callerModuleFile()
-  if (file === undefined) return undefined
-  const path = file.startsWith("file:") ? fileURLToPath(file) : file
-  const extension = extname(path)
-  const entry = join(dirname(path), `sqlite-writer-worker${extension}`)
-  if (extension !== ".ts") return { entry }
-  try {
-    return { entry, tsx: createRequire(path).resolve("tsx/cjs") }
-  } catch {
-    return undefined
-  }
-}
-
-// A source entry (tests, benchmarks under tsx): plain CommonJS eval'd in the worker, loading
-// tsx's require hook and then the entry. A built entry is the worker's own file (`.js`: ESM or
-// CommonJS by its package.json).
-const TSX_BOOTSTRAP = `
-const { workerData } = require("node:worker_threads")
-require(workerData.tsx)
-require(workerData.entry)
-`
-
 /** Rebuilds the appended records from what was sent and where the store put each one. */
 const placedRecords = (groups: ReadonlyArray<readonly [string, ReadonlyArray<OutgoingRecord>]>, placed: ReadonlyArray<number>, now: number): Array<LogRecord> => {
   const out: Array<LogRecord> = []
@@ -163,7 +131,7 @@ export class SqliteWriter {
   /** `where`: the worker's entry (tests give one that cannot start). */
   constructor(
     private readonly options: SqliteOptions,
-    private readonly where: () => { readonly entry: string; readonly tsx?: string } | undefined = workerEntry
+    private readonly where: () => WorkerEntry | undefined = () => workerEntry("sqlite-writer-worker")
   ) {}
 
   /** False once the worker could not start or died: write on the main thread then. */
@@ -236,14 +204,7 @@ export class SqliteWriter {
     }
     let worker: Worker
     try {
-      const workerData = { ...where, options: this.options }
-      // None of the process's flags: the thread runs only the store's code, and a worker
-      // refuses many of them (V8 flags such as --max-old-space-size, --input-type).
-      const execArgv: Array<string> = []
-      worker =
-        where.tsx === undefined
-          ? new Worker(where.entry, { workerData, execArgv })
-          : new Worker(TSX_BOOTSTRAP, { eval: true, workerData, execArgv })
+      worker = startWorker(where, { options: this.options })
     } catch (e) {
       this.failed = true
       warnUnavailable(e instanceof Error ? e.message : String(e))

@@ -40,6 +40,12 @@ export interface LogRecord {
   readonly decided?: Transition
 }
 
+/** Records of one partition in offset order, as a scan yields them: only offsets and values. */
+export interface ScannedBatch {
+  readonly offsets: ArrayLike<number>
+  readonly values: ReadonlyArray<string>
+}
+
 /** A record to append. Without `partition`, the log chooses one from `key`. */
 export interface OutgoingRecord {
   readonly key: string | null
@@ -138,6 +144,12 @@ export interface EventLogService {
     from: number,
     max: number
   ) => Effect.Effect<ReadonlyArray<LogRecord>, LogError>
+  /**
+   * The records of a partition in [from, end), in offset order, in batches: for long reads
+   * (replays), read ahead of the caller, on another thread where the backend can (SQLite
+   * files). Absent: read with `read` in a loop. Errors are LogErrors, thrown by the iteration.
+   */
+  readonly scan?: (topic: string, partition: number, from: number, end: number) => AsyncIterable<ScannedBatch> | Iterable<ScannedBatch>
   /** The offset the next record of the partition will get. */
   readonly endOffset: (topic: string, partition: number) => Effect.Effect<number, LogError>
   /**

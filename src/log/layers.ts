@@ -61,8 +61,9 @@ export const SqliteLog = {
             "sqlite",
             `sqlite:${path}`,
             openSqliteStore({ path, synchronous }),
-            // a file another thread can open; `:memory:` is this connection's alone
-            path === ":memory:" ? undefined : new SqliteWriter({ path, synchronous })
+            // a file other threads can open; `:memory:` is this connection's alone
+            path === ":memory:" ? undefined : new SqliteWriter({ path, synchronous }),
+            path === ":memory:" ? undefined : path
           )
         )
       ).pipe(Effect.catchAllDefect((cause) => Effect.fail(toLogError(`sqlite:${path}`, cause))))

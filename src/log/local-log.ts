@@ -20,9 +20,11 @@ import {
   type LogRecord,
   type OutgoingRecord,
   type PartitionOwner,
+  type ScannedBatch,
   type TransactUnit
 } from "./event-log.ts"
 import type { LocalStore, PendingAppend } from "./local-store.ts"
+import { SCAN_OFF_THREAD, scanHere, scanOffThread } from "./sqlite-scanner.ts"
 import { type SqliteWriter, WriterUnavailable } from "./sqlite-writer.ts"
 
 /** How often followers look for appends made by other processes. */
@@ -97,7 +99,8 @@ interface Pending {
   readonly reject: (e: LogError) => void
 }
 
-export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: LocalStore, writer?: SqliteWriter) => {
+/** `writer`: where an engine's transactions run; `file`: the SQLite file's path, for long scans on a thread of their own. */
+export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: LocalStore, writer?: SqliteWriter, file?: string) => {
   const followers = new Set<Follower>()
   let pending: Array<Pending> = []
   let flushScheduled = false
@@ -402,6 +405,18 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
 
   const ownerTokens = new Map<string, string>()
 
+  /** A long read: off this thread from `SCAN_OFF_THREAD` records on. */
+  const scan = (file: string, topic: string, partition: number, from: number, end: number): AsyncIterable<ScannedBatch> | Iterable<ScannedBatch> => {
+    const readHere = (at: number, max: number) => {
+      try {
+        return store.read(topic, partition, at, max)
+      } catch (cause) {
+        throw toLogError(url, cause)
+      }
+    }
+    return end - from >= SCAN_OFF_THREAD ? scanOffThread(file, topic, partition, from, end, readHere) : scanHere(from, end, readHere)
+  }
+
   const service: EventLogService = {
     backend,
     url,
@@ -438,6 +453,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
       ),
     loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
     recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key)),
+    ...(file === undefined ? {} : { scan: (topic: string, partition: number, from: number, end: number) => scan(file, topic, partition, from, end) }),
     ...(store.prunedHistory === undefined ? {} : { prunedHistory: (topic: string, partition: number) => attempt(() => store.prunedHistory!(topic, partition)) })
   }
 

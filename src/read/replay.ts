@@ -16,7 +16,7 @@ import { QueueState } from "../../projections/queue-state.ts"
 import { KEEP_ALL, type Retention } from "../../projections/retention.ts"
 import { type VerifyReport, type VerifyStart, verifyEvents } from "../../projections/verify.ts"
 import { decodeEvent } from "../codec.ts"
-import { EventLog, type EventLogService, type PrunedHistory, topicsOf } from "../log/event-log.ts"
+import { EventLog, type EventLogService, type PrunedHistory, type ScannedBatch, topicsOf } from "../log/event-log.ts"
 import { layerFromUrl } from "../log/layers.ts"
 import { run } from "../run.ts"
 import { parseSnapshot } from "./restore-start.ts"
@@ -128,26 +128,22 @@ export const replayFromLog = async (
   const checked: Array<{ partition: number; offset: number; envelope: EventEnvelope }> = []
   let events = 0
   for (let p = 0; p < partitions; p++) {
-    let from = firsts[p]!
-    reading: while (from < ends[p]!) {
-      const batch = await run(log.read(topic, p, from, Math.min(READ_BATCH, ends[p]! - from)))
-      if (batch.length === 0) break
-      for (const record of batch) {
-        if (options.untilOffset !== undefined && record.offset > options.untilOffset) break reading
-        const decoded = decodeEvent(record.value)
+    reading: for await (const { offsets, values } of batchesOf(log, topic, p, firsts[p]!, ends[p]!)) {
+      for (let i = 0; i < values.length; i++) {
+        const offset = offsets[i]!
+        if (options.untilOffset !== undefined && offset > options.untilOffset) break reading
+        const decoded = decodeEvent(values[i]!)
         if (!decoded.ok) {
-          undecodable.push({ partition: p, offset: record.offset, reason: decoded.reason })
+          undecodable.push({ partition: p, offset, reason: decoded.reason })
           continue
         }
         const envelope = decoded.value
         if (options.untilTime !== undefined && envelope.time > options.untilTime) break reading
         projection.partition(p).apply(envelope)
         events++
-        if (options.verify === true) checked.push({ partition: p, offset: record.offset, envelope })
-        if (options.jobId !== undefined && envelope.jobId === options.jobId)
-          timeline.push({ partition: p, offset: record.offset, envelope })
+        if (options.verify === true) checked.push({ partition: p, offset, envelope })
+        if (options.jobId !== undefined && envelope.jobId === options.jobId) timeline.push({ partition: p, offset, envelope })
       }
-      from = batch[batch.length - 1]!.offset + 1
       options.onProgress?.(events, total)
     }
   }
@@ -161,6 +157,21 @@ export const replayFromLog = async (
     ...(options.verify === true ? { verify: verifyEvents(checked, starts) } : {}),
     pruned,
     truncated
+  }
+}
+
+/**
+ * A partition's records in [from, end), in batches: through the log's `scan` where it has
+ * one (a SQLite file reads ahead on a thread of its own), else `read` in a loop.
+ */
+async function* batchesOf(log: EventLogService, topic: string, partition: number, from: number, end: number): AsyncGenerator<ScannedBatch> {
+  if (log.scan !== undefined) return yield* log.scan(topic, partition, from, end)
+  let next = from
+  while (next < end) {
+    const records = await run(log.read(topic, partition, next, Math.min(READ_BATCH, end - next)))
+    if (records.length === 0) return
+    next = records[records.length - 1]!.offset + 1
+    yield { offsets: records.map((r) => r.offset), values: records.map((r) => r.value) }
   }
 }
 

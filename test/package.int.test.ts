@@ -204,7 +204,7 @@ afterAll(() => {
 describe("the packed tarball", () => {
   it("holds the build, the bin and the documents, and nothing of the repository's own", () => {
     const paths = packed.files.map((f) => f.path)
-    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "bin/jobledger.mjs", "dist/esm/src/index.js", "dist/esm/src/index.d.ts", "dist/esm/src/cli/main.js", "dist/cjs/src/index.js", "dist/cjs/src/index.d.ts", "dist/cjs/package.json", "src/index.ts", "dist/esm/src/log/sqlite-writer-worker.js", "dist/cjs/src/log/sqlite-writer-worker.js", "dist/esm/src/log/sqlite-scanner-worker.js", "dist/cjs/src/log/sqlite-scanner-worker.js"])
+    for (const f of ["package.json", "README.md", "LICENSE", "CHANGELOG.md", "bin/jobledger.mjs", "dist/esm/src/index.js", "dist/esm/src/index.d.ts", "dist/esm/src/cli/main.js", "dist/cjs/src/index.js", "dist/cjs/src/index.d.ts", "dist/cjs/package.json", "src/index.ts", "dist/esm/src/log/sqlite-writer-worker.js", "dist/cjs/src/log/sqlite-writer-worker.js", "dist/esm/src/log/sqlite-scanner-worker.js", "dist/cjs/src/log/sqlite-scanner-worker.js", "dist/esm/src/log/sqlite-checkpointer-worker.js", "dist/cjs/src/log/sqlite-checkpointer-worker.js"])
       expect(paths).toContain(f)
     const stray = paths.filter((p) => /^(test|bench|examples|scripts|scratch|\.kafka|\.jobledger|\.ci|coverage)\/|^tsconfig|^vitest|^docker-compose|\.tsbuildinfo$/.test(p))
     expect(stray).toEqual([])
@@ -278,7 +278,7 @@ const engineRuns = async (dir: string, handlers: string, via: string) => {
   expect(await engine.exited, engine.stderr()).toBe(0)
 }
 
-/** A script (for `node -e`) that writes one record through the installed build's SQLite writer thread, scans it back through its scanner thread, and prints what came back. */
+/** A script (for `node -e`) that writes one record through the installed build's SQLite writer thread, scans it back through its scanner thread, checkpoints on its checkpointer thread, and prints what came back. */
 const writerProbe = (build: "esm" | "cjs") => {
   const dist = join(app, "node_modules", "jobledger", "dist", build, "src", "log")
   const load = (file: string) => (build === "esm" ? `await import(${JSON.stringify(pathToFileURL(join(dist, file)).href)})` : `require(${JSON.stringify(join(dist, file))})`)
@@ -294,8 +294,15 @@ const writerProbe = (build: "esm" | "cjs") => {
     const { scanOffThread } = ${load("sqlite-scanner.js")}
     const scanned = []
     for await (const batch of scanOffThread(path, "t", 0, 0, 1, () => { throw new Error("scanned on the main thread, not by its worker") })) scanned.push(...batch.values)
-    console.log(JSON.stringify({ offset: written[0].offset, threaded: writer.started, read: store.read("t", 0, 0, 10).map((r) => r.value), scanned }))
-    writer.close(); store.close()`
+    const { WalCheckpointer } = ${load("sqlite-checkpointer.js")}
+    const checkpointer = new WalCheckpointer({ path, synchronous: "NORMAL" }, (pages) => store.autoCheckpoint(pages))
+    checkpointer.start()
+    const until = async (holds) => { for (let i = 0; i < 1000 && !holds(); i++) await new Promise((r) => setTimeout(r, 10)) }
+    await until(() => checkpointer.active)
+    checkpointer.committed()
+    await until(() => checkpointer.checkpoints > 0)
+    console.log(JSON.stringify({ offset: written[0].offset, threaded: writer.started, read: store.read("t", 0, 0, 10).map((r) => r.value), scanned, checkpointed: checkpointer.checkpoints > 0 }))
+    checkpointer.close(); writer.close(); store.close()`
   return build === "esm" ? `import { createRequire } from "node:module"; const require = createRequire(import.meta.url); ${body}` : `(async () => { ${body} })()`
 }
 
@@ -319,12 +326,12 @@ const metricsProbe = (build: "esm" | "cjs") => {
 
 describe("jobledger engine in the installed package, without tsx", () => {
   it.each(["esm", "cjs"] as const)(
-    "the %s build writes through its SQLite writer thread and scans on its scanner thread (the workers' entries ship and load without tsx, whatever the process's flags)",
+    "the %s build writes through its SQLite writer thread, scans on its scanner thread and checkpoints on its checkpointer thread (the workers' entries ship and load without tsx, whatever the process's flags)",
     async (build) => {
       // flags a worker would refuse if it were handed them: V8's, and -e's --input-type
       const flags = ["--max-old-space-size=512", "--expose-gc", ...(build === "esm" ? ["--input-type=module"] : [])]
       const r = await ok(process.execPath, [...flags, "-e", writerProbe(build)], build === "esm" ? esm : cjs, { env: userEnv() })
-      expect(JSON.parse(lastLine(r.stdout))).toEqual({ offset: 0, threaded: true, read: ["v"], scanned: ["v"] })
+      expect(JSON.parse(lastLine(r.stdout))).toEqual({ offset: 0, threaded: true, read: ["v"], scanned: ["v"], checkpointed: true })
     },
     TEST_TIMEOUT_MS
   )

@@ -103,7 +103,31 @@ export const openSqliteRangeReader = (path: string): SqliteRangeReader => {
   return { range: (topic, partition, from, end, max) => range.all(topic, partition, from, end, max), close: () => db.close() }
 }
 
-export const openSqliteStore = (options: SqliteOptions): LocalStore => {
+/**
+ * A connection that only checkpoints the WAL (the checkpointer worker): PASSIVE, so it never
+ * waits for a reader or a writer, and copies the frames that no reader still needs.
+ */
+export interface SqliteWalCheckpoint {
+  /** One PASSIVE checkpoint: frames in the WAL and frames now in the database file (`busy`: another checkpointer held the lock). */
+  readonly checkpoint: () => { readonly busy: number; readonly log: number; readonly checkpointed: number }
+  readonly close: () => void
+}
+
+export const openSqliteWalCheckpoint = (options: SqliteOptions): SqliteWalCheckpoint => {
+  const db = new Database(options.path, { fileMustExist: true, timeout: 10_000 })
+  db.pragma(`synchronous = ${options.synchronous}`) // a checkpoint syncs as the writer's commits do
+  db.pragma("wal_autocheckpoint = 0") // it writes nothing, but stays out of the writer's way regardless
+  const checkpoint = db.prepare<[], { busy: number; log: number; checkpointed: number }>("PRAGMA wal_checkpoint(PASSIVE)")
+  return { checkpoint: () => checkpoint.get()!, close: () => db.close() }
+}
+
+/** The store on a SQLite file, and the WAL checkpoints its connection runs by itself. */
+export interface SqliteStore extends LocalStore {
+  /** SQLite's `wal_autocheckpoint`: checkpoint inside the COMMIT that took the WAL past `pages` (0: never; SQLite's default 1000). */
+  readonly autoCheckpoint: (pages: number) => void
+}
+
+export const openSqliteStore = (options: SqliteOptions): SqliteStore => {
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true })
   let opened: Database.Database | undefined
   try {
@@ -267,6 +291,7 @@ export const openSqliteStore = (options: SqliteOptions): LocalStore => {
     keysAfter: (topic, after, limit) => selectKeysAfter.all(topic, after, limit),
     prune: (topic, batch) => pruneTx.immediate(topic, batch),
     prunedHistory: (topic, partition) => selectPruned.get(topic, partition),
+    autoCheckpoint: (pages) => void db.pragma(`wal_autocheckpoint = ${pages}`),
     close: () => db.close()
   }
 }

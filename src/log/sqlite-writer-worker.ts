@@ -4,12 +4,17 @@
  */
 import { parentPort, workerData } from "node:worker_threads"
 import type { LogRecord } from "./event-log.ts"
+import { WalCheckpointer } from "./sqlite-checkpointer.ts"
 import { openSqliteStore, type SqliteOptions } from "./sqlite-store.ts"
 import { unpackRecords, type WriterReply, type WriterRequest } from "./sqlite-writer.ts"
 
 const port = parentPort
 if (port === null) throw new Error("sqlite-writer-worker runs only as a worker thread")
-const store = openSqliteStore((workerData as { options: SqliteOptions }).options)
+const options = (workerData as { options: SqliteOptions }).options
+const store = openSqliteStore(options)
+// the WAL is checkpointed beside this connection's commits, not inside them (see sqlite-checkpointer.ts)
+const checkpointer = new WalCheckpointer(options, store.autoCheckpoint)
+checkpointer.start()
 
 /** Partition, offset pairs, in the order the store appended the records. */
 const placements = (records: ReadonlyArray<LogRecord>): Array<number> => {
@@ -32,11 +37,17 @@ const handle = (request: WriterRequest): WriterReply | undefined => {
         ...(commands === undefined ? {} : { commands: unpackRecords(commands) })
       }
       const written = store.transact(unit, request.owner, request.now)
-      return written === "fenced" ? { id: request.id, fenced: true } : { id: request.id, placed: placements(written) }
+      if (written === "fenced") return { id: request.id, fenced: true }
+      checkpointer.committed()
+      return { id: request.id, placed: placements(written) }
     }
-    case "appendAll":
-      return { id: request.id, placed: placements(store.appendAll(request.appends.map((a) => ({ topic: a.topic, records: unpackRecords(a.records) })), request.now)) }
+    case "appendAll": {
+      const written = store.appendAll(request.appends.map((a) => ({ topic: a.topic, records: unpackRecords(a.records) })), request.now)
+      checkpointer.committed()
+      return { id: request.id, placed: placements(written) }
+    }
     case "close":
+      checkpointer.close()
       store.close()
       port.close()
       return undefined

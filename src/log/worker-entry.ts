@@ -1,6 +1,6 @@
 /**
  * Where a worker thread's entry module is, and how to start it, for the log's own workers
- * (`sqlite-writer-worker`, `sqlite-scanner-worker`): next to this module, built (`.js`, ESM or
+ * (`sqlite-writer-worker`, `sqlite-scanner-worker`, `sqlite-checkpointer-worker`): next to this module, built (`.js`, ESM or
  * CommonJS) or as a source (`.ts`, in this repository's tests and benchmarks: loaded through
  * tsx's require hook, as Node 20 applies no `--import` loader to a worker).
  */

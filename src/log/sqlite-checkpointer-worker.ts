@@ -5,6 +5,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { CHECKPOINT_DELAY_MS, type CheckpointerReply, type CheckpointerRequest } from "./sqlite-checkpointer.ts"
 import { openSqliteWalCheckpoint, type SqliteOptions } from "./sqlite-store.ts"
+import { crossedError } from "./worker-entry.ts"
 
 const port = parentPort
 if (port === null) throw new Error("sqlite-checkpointer-worker runs only as a worker thread")
@@ -18,8 +19,7 @@ const checkpoint = (): void => {
   try {
     reply = { checkpointed: wal.checkpoint() }
   } catch (e) {
-    const code = (e as { code?: unknown } | null)?.code
-    reply = { error: { message: e instanceof Error ? e.message : String(e), ...(typeof code === "string" ? { code } : {}) } }
+    reply = { error: crossedError(e) }
   }
   port.postMessage(reply)
 }

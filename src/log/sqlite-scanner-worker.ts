@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { openSqliteRangeReader, type SqliteRangeReader } from "./sqlite-store.ts"
 import { packScanned, type ScanReply, type ScanRequest } from "./sqlite-scanner.ts"
+import { crossedError } from "./worker-entry.ts"
 
 const port = parentPort
 if (port === null) throw new Error("sqlite-scanner-worker runs only as a worker thread")
@@ -38,8 +39,7 @@ const pump = () => {
       send(packed, [packed.offsets.buffer as ArrayBuffer])
     }
   } catch (e) {
-    const code = (e as { code?: unknown } | null)?.code
-    finish({ error: { message: e instanceof Error ? e.message : String(e), ...(typeof code === "string" ? { code } : {}) } })
+    finish({ error: crossedError(e) })
   }
 }
 

@@ -22,7 +22,7 @@
  */
 import type { Worker } from "node:worker_threads"
 import type { LogRecord, ScannedBatch } from "./event-log.ts"
-import { startWorker, workerEntry, type WorkerEntry } from "./worker-entry.ts"
+import { type CrossedError, startWorker, workerEntry, type WorkerEntry } from "./worker-entry.ts"
 
 /** The scan the worker runs (its `workerData`). */
 export interface ScanRequest {
@@ -42,7 +42,7 @@ export interface PackedScan {
   readonly values: ReadonlyArray<string>
 }
 
-export type ScanReply = PackedScan | { readonly done: true } | { readonly error: { readonly message: string; readonly code?: string } }
+export type ScanReply = PackedScan | { readonly done: true } | { readonly error: CrossedError }
 
 /** The range read on this thread instead (the store's `read`). */
 export type ReadHere = (from: number, max: number) => ReadonlyArray<LogRecord>

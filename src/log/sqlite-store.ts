@@ -108,16 +108,22 @@ export const openSqliteRangeReader = (path: string): SqliteRangeReader => {
  * waits for a reader or a writer, and copies the frames that no reader still needs.
  */
 export interface SqliteWalCheckpoint {
-  /** One PASSIVE checkpoint: frames in the WAL and frames now in the database file (`busy`: another checkpointer held the lock). */
-  readonly checkpoint: () => { readonly busy: number; readonly log: number; readonly checkpointed: number }
+  readonly checkpoint: () => WalCheckpointResult
   readonly close: () => void
+}
+
+/** One PASSIVE checkpoint: frames in the WAL and frames now in the database file (`busy`: another checkpointer held the lock). */
+export interface WalCheckpointResult {
+  readonly busy: number
+  readonly log: number
+  readonly checkpointed: number
 }
 
 export const openSqliteWalCheckpoint = (options: SqliteOptions): SqliteWalCheckpoint => {
   const db = new Database(options.path, { fileMustExist: true, timeout: 10_000 })
   db.pragma(`synchronous = ${options.synchronous}`) // a checkpoint syncs as the writer's commits do
   db.pragma("wal_autocheckpoint = 0") // it writes nothing, but stays out of the writer's way regardless
-  const checkpoint = db.prepare<[], { busy: number; log: number; checkpointed: number }>("PRAGMA wal_checkpoint(PASSIVE)")
+  const checkpoint = db.prepare<[], WalCheckpointResult>("PRAGMA wal_checkpoint(PASSIVE)")
   return { checkpoint: () => checkpoint.get()!, close: () => db.close() }
 }
 

@@ -7,6 +7,7 @@ import type { LogRecord } from "./event-log.ts"
 import { WalCheckpointer } from "./sqlite-checkpointer.ts"
 import { openSqliteStore, type SqliteOptions } from "./sqlite-store.ts"
 import { unpackRecords, type WriterReply, type WriterRequest } from "./sqlite-writer.ts"
+import { crossedError } from "./worker-entry.ts"
 
 const port = parentPort
 if (port === null) throw new Error("sqlite-writer-worker runs only as a worker thread")
@@ -59,8 +60,7 @@ port.on("message", (request: WriterRequest) => {
   try {
     reply = handle(request)
   } catch (e) {
-    const code = (e as { code?: unknown } | null)?.code
-    reply = { id: request.id, error: { message: e instanceof Error ? e.message : String(e), ...(typeof code === "string" ? { code } : {}) } }
+    reply = { id: request.id, error: crossedError(e) }
   }
   if (reply !== undefined) port.postMessage(reply)
 })

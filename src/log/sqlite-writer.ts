@@ -30,7 +30,7 @@ import type { Worker } from "node:worker_threads"
 import type { LogRecord, OutgoingRecord, TransactUnit } from "./event-log.ts"
 import type { PendingAppend } from "./local-store.ts"
 import type { SqliteOptions } from "./sqlite-store.ts"
-import { startWorker, workerEntry, type WorkerEntry } from "./worker-entry.ts"
+import { type CrossedError, startWorker, workerEntry, type WorkerEntry } from "./worker-entry.ts"
 
 /**
  * Records as they cross to the worker: keys, and the values joined by NUL into one string
@@ -88,7 +88,7 @@ export type WriterReply =
   | { readonly ready: true }
   | { readonly id: number; readonly placed: ReadonlyArray<number> }
   | { readonly id: number; readonly fenced: true }
-  | { readonly id: number; readonly error: { readonly code?: string; readonly message: string } }
+  | { readonly id: number; readonly error: CrossedError }
 
 /** The worker never started: nothing sent to it ran, so the caller may run it on its own thread. */
 export class WriterUnavailable extends Error {

@@ -1,7 +1,7 @@
 /**
- * Where a worker thread's entry module is, and how to start it, for the log's own workers
- * (`sqlite-writer-worker`, `sqlite-scanner-worker`, `sqlite-checkpointer-worker`): next to this module, built (`.js`, ESM or
- * CommonJS) or as a source (`.ts`, in this repository's tests and benchmarks: loaded through
+ * Where a worker thread's entry module is, how to start it, and how it sends an error back, for
+ * the log's own workers (`sqlite-writer-worker`, `sqlite-scanner-worker`,
+ * `sqlite-checkpointer-worker`): next to this module, built (`.js`, ESM or CommonJS) or as a source (`.ts`, in this repository's tests and benchmarks: loaded through
  * tsx's require hook, as Node 20 applies no `--import` loader to a worker).
  */
 import { createRequire } from "node:module"
@@ -49,4 +49,18 @@ export const startWorker = (where: WorkerEntry, data: object): Worker => {
   const workerData = { ...where, ...data }
   const execArgv: Array<string> = []
   return where.tsx === undefined ? new Worker(where.entry, { workerData, execArgv }) : new Worker(TSX_BOOTSTRAP, { eval: true, workerData, execArgv })
+}
+
+/**
+ * An error as it crosses back from a worker: its message, and its `code` when it has one, so
+ * the caller classifies it as if it had been thrown on its own thread (a full disk stays retryable).
+ */
+export interface CrossedError {
+  readonly code?: string
+  readonly message: string
+}
+
+export const crossedError = (e: unknown): CrossedError => {
+  const code = (e as { code?: unknown } | null)?.code
+  return { message: e instanceof Error ? e.message : String(e), ...(typeof code === "string" ? { code } : {}) }
 }

@@ -18,7 +18,8 @@
  */
 import { run } from "./run.ts"
 import * as Cause from "effect/Cause"
-import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import { managedRuntime } from "./effect-runtime.ts"
 import * as Runtime from "effect/Runtime"
 import { EventEmitter } from "node:events"
 import { guardHandler, useRejectionListener } from "./handler-guard.ts"
@@ -127,7 +128,7 @@ export class JobQueue<Data = any> extends EventEmitter {
     } catch (e) {
       throw new InvalidOptionError((e as Error).message)
     }
-    this.runtime = ManagedRuntime.make(layer)
+    this.runtime = managedRuntime(layer)
     this.reads = new QueueReads({
       queue: this.name,
       options: this.options,

@@ -16,7 +16,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
-import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import { managedRuntime } from "../effect-runtime.ts"
 import { existsSync } from "node:fs"
 import { JobQueue, InvalidOptionError, type QueueOptions } from "../index.ts"
 import { EventLog, type EventLogService, type LogError, topicsOf } from "../log/event-log.ts"
@@ -167,7 +168,7 @@ export interface OpenLog {
 
 export const openLog = async (target: LogTarget): Promise<OpenLog> => {
   const url = target.url
-  const runtime = ManagedRuntime.make(layerOf(target))
+  const runtime = managedRuntime(layerOf(target))
   const close = () => withTimeout(runtime.dispose(), CLOSE_TIMEOUT_MS, "close timed out").catch(() => undefined)
   try {
     const exit = await withTimeout(runtime.runPromiseExit(EventLog), connectTimeoutMs(), unreachable(url, connectTimeoutMs()))

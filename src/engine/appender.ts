@@ -14,6 +14,9 @@
  *   transaction's snapshot is dropped (the retry carries more events); the next one is taken anew.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { runPromise, runPromiseExit } from "../effect-runtime.ts"
+import { failureOf } from "../run.ts"
 import type { EventLogService, FencedError, LogError, OutgoingRecord } from "../log/event-log.ts"
 import type { Transition } from "../../projections/partition-state.ts"
 import { appendObserved, appendsObserved } from "./observations.ts"
@@ -106,7 +109,7 @@ export class Appender {
     const snapshot = take()
     if (snapshot === undefined) return
     const { log, group, partition, topics } = this.config
-    await Effect.runPromise(
+    await runPromise(
       log.transact({ group, partition, eventsTopic: topics.events, events: [], snapshot }).pipe(
         Effect.match({
           onSuccess: () => this.config.snapshots?.written(),
@@ -179,30 +182,25 @@ export class Appender {
     const observed = (ok: boolean) => {
       if (startedAt !== undefined) appendObserved(this.config.queue, (performance.now() - startedAt) / 1000, ok)
     }
-    this.inFlight = Effect.runPromise(
-      log.transact(unit).pipe(
-        Effect.match({
-          onSuccess: () => {
-            observed(true)
-            this.failures = 0
-            if (snapshot !== undefined) snapshots?.written()
-            for (const f of batch.afterDurable) f()
-            return 0
-          },
-          onFailure: (error) => {
-            observed(false)
-            if (error._tag === "FencedError") {
-              this.fenced = true
-              this.config.onFenced(error)
-              return 0
-            }
-            this.config.onError(error)
-            this.requeue(batch)
-            return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++)
-          }
-        })
-      )
-    ).then((retryIn) => {
+    // the outcome is read off the Exit, not by a continuation in the fiber (see run.ts)
+    this.inFlight = runPromiseExit(log.transact(unit)).then((exit) => {
+      observed(Exit.isSuccess(exit))
+      if (Exit.isSuccess(exit)) {
+        this.failures = 0
+        if (snapshot !== undefined) snapshots?.written()
+        for (const f of batch.afterDurable) f()
+        return 0
+      }
+      const error = failureOf(exit)
+      if (error._tag === "FencedError") {
+        this.fenced = true
+        this.config.onFenced(error)
+        return 0
+      }
+      this.config.onError(error)
+      this.requeue(batch)
+      return Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** this.failures++)
+    }).then((retryIn) => {
       this.inFlight = undefined
       if (this.fenced) return this.settleIdle()
       if (retryIn > 0) setTimeout(() => this.flush(), retryIn)

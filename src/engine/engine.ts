@@ -13,6 +13,7 @@ import { engineGroupOf, type EventLogService, topicsOf } from "../log/event-log.
 import type { EngineContext } from "./engine-context.ts"
 import { PartitionActor } from "./partition-actor.ts"
 import { run } from "../run.ts"
+import { runPromise } from "../effect-runtime.ts"
 
 export type EngineConfig = Omit<EngineContext, "group" | "topics" | "queueResumed">
 
@@ -45,10 +46,10 @@ export class Engine {
 
   /** Joins the engine group; partitions arrive (and are restored) as the log assigns them. */
   static async start(config: EngineConfig, log: EventLogService): Promise<Engine> {
-    const scope = await Effect.runPromise(Scope.make())
+    const scope = await runPromise(Scope.make())
     const engine = new Engine(config, scope, { value: 30_000 })
     engine.totalPartitions = (await run(log.partitionCount(engine.ctx.topics.commands))) ?? 1
-    await Effect.runPromise(
+    await runPromise(
       Scope.extend(
         log.join({
           group: engine.ctx.group,
@@ -104,7 +105,7 @@ export class Engine {
    */
   async close(graceMs: number): Promise<void> {
     this.graceMs.value = graceMs
-    await Effect.runPromise(Scope.close(this.scope, Exit.void))
+    await runPromise(Scope.close(this.scope, Exit.void))
     this.ctx.pool.stop()
   }
 }

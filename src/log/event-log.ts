@@ -12,6 +12,8 @@
  * - `transact` is all-or-nothing and fails for an owner that lost the partition (fencing);
  *   its snapshot, if any, lands with its events or not at all.
  * - A reader sees records of one partition in offset order, each once per subscription.
+ * - The effects `append` and `transact` return are single-use: run each once (the local log
+ *   hands its records over to the run and keeps no reference after: see `hand-over.ts`).
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"

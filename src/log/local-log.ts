@@ -26,6 +26,7 @@ import {
 import type { LocalStore, PendingAppend } from "./local-store.ts"
 import { SCAN_OFF_THREAD, scanHere, scanOffThread } from "./sqlite-scanner.ts"
 import { type SqliteWriter, WriterUnavailable } from "./sqlite-writer.ts"
+import { handOver } from "../hand-over.ts"
 
 /** How often followers look for appends made by other processes. */
 const POLL_MS = 15
@@ -281,21 +282,22 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
   }, POLL_MS)
   poller.unref()
 
-  const append = (topic: string, records: ReadonlyArray<OutgoingRecord>): Effect.Effect<void, LogError> =>
-    records.length === 0
-      ? Effect.void
-      : Effect.async<void, LogError>((resume) => {
-          if (closed) return resume(Effect.fail(new LogError({ message: `${url} is closed`, retryable: false })))
-          pending.push({
-            append: { topic, records },
-            resolve: () => resume(Effect.void),
-            reject: (e) => resume(Effect.fail(e))
-          })
-          if (!flushScheduled) {
-            flushScheduled = true
-            setImmediate(flush)
-          }
-        })
+  const append = (topic: string, records: ReadonlyArray<OutgoingRecord>): Effect.Effect<void, LogError> => {
+    if (records.length === 0) return Effect.void
+    const take = handOver<PendingAppend>({ topic, records })
+    return Effect.async<void, LogError>((resume) => {
+      if (closed) return resume(Effect.fail(new LogError({ message: `${url} is closed`, retryable: false })))
+      pending.push({
+        append: take(),
+        resolve: () => resume(Effect.void),
+        reject: (e) => resume(Effect.fail(e))
+      })
+      if (!flushScheduled) {
+        flushScheduled = true
+        setImmediate(flush)
+      }
+    })
+  }
 
   const follow = (topic: string, partition: number, from: number, onRecords: Follower["onRecords"]) =>
     Effect.acquireRelease(
@@ -417,6 +419,33 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     return end - from >= SCAN_OFF_THREAD ? scanOffThread(file, topic, partition, from, end, readHere) : scanHere(from, end, readHere)
   }
 
+  /**
+   * The store's transaction, on the writer's thread when there is one. The unit is handed over
+   * on the effect's run and no closure keeps it after (`handOver`): Effect keeps an effect's
+   * closures reachable through minor GCs, so a closure holding the unit would carry its events
+   * and views into the old generation.
+   */
+  const transact = (unit: TransactUnit): Effect.Effect<void, LogError | FencedError> => {
+    const { eventsTopic, partition } = unit
+    const take = handOver(unit)
+    const written: Effect.Effect<ReadonlyArray<LogRecord> | "fenced", LogError> =
+      writer?.available === true
+        ? Effect.tryPromise({
+            try: () => {
+              const u = take()
+              return transactOffThread(writer, u, ownerTokens.get(u.group) ?? "", Date.now())
+            },
+            catch: (cause) => toLogError(url, cause)
+          })
+        : attempt(() => {
+            const u = take()
+            const records = store.transact(u, ownerTokens.get(u.group) ?? "", Date.now())
+            if (records !== "fenced") wake(records)
+            return records
+          })
+    return Effect.flatMap(written, (r) => (r === "fenced" ? Effect.fail(new FencedError({ message: `another engine owns ${eventsTopic} partition ${partition}` })) : Effect.void))
+  }
+
   const service: EventLogService = {
     backend,
     url,
@@ -434,23 +463,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     committedOffset: (group, topic, partition) => attempt(() => store.committed(group, topic, partition)),
     follow,
     join,
-    transact: (unit) =>
-      Effect.flatMap(
-        writer?.available === true
-          ? Effect.tryPromise({
-              try: () => transactOffThread(writer, unit, ownerTokens.get(unit.group) ?? "", Date.now()),
-              catch: (cause) => toLogError(url, cause)
-            })
-          : attempt(() => {
-              const written = store.transact(unit, ownerTokens.get(unit.group) ?? "", Date.now())
-              if (written !== "fenced") wake(written)
-              return written
-            }),
-        (written) =>
-          written === "fenced"
-            ? Effect.fail(new FencedError({ message: `another engine owns ${unit.eventsTopic} partition ${unit.partition}` }))
-            : Effect.void
-      ),
+    transact: (unit) => transact(unit),
     loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
     recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key)),
     ...(file === undefined ? {} : { scan: (topic: string, partition: number, from: number, end: number) => scan(file, topic, partition, from, end) }),

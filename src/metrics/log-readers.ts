@@ -16,7 +16,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
-import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import { managedRuntime } from "../effect-runtime.ts"
 import { existsSync } from "node:fs"
 import { decodeEvent } from "../codec.ts"
 import { EventLog, type EventLogService, type LogError, engineGroupOf, topicsOf } from "../log/event-log.ts"
@@ -131,7 +132,7 @@ export class LogReaders {
     const location = parseLogUrl(url)
     if (location.kind === "sqlite" && location.path !== ":memory:" && !existsSync(location.path))
       throw new NoSuchLogError(`no log at ${location.path} (nothing was written there yet)`)
-    const runtime = ManagedRuntime.make(layerFromUrl(url, { kafka: options.kafka }))
+    const runtime = managedRuntime(layerFromUrl(url, { kafka: options.kafka }))
     const exit = await runtime.runPromiseExit(EventLog)
     if (Exit.isFailure(exit)) {
       await runtime.dispose()

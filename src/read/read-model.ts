@@ -26,6 +26,7 @@
  *   pause that a resume overtakes on some partition is announced just before that resume.
  */
 import { run } from "../run.ts"
+import { runPromise } from "../effect-runtime.ts"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
@@ -91,7 +92,7 @@ export class ReadModel {
   }
 
   static async open(options: ReadModelOptions): Promise<ReadModel> {
-    const scope = await Effect.runPromise(Scope.make())
+    const scope = await runPromise(Scope.make())
     const model = new ReadModel(options, scope)
     const { log, topic } = options
     for (let p = 0; p < options.partitions; p++) {
@@ -99,7 +100,7 @@ export class ReadModel {
       model.next[p] = await model.restore(p)
     }
     for (let p = 0; p < options.partitions; p++) {
-      await Effect.runPromise(Scope.extend(log.follow(topic, p, model.next[p]!, (records) => model.apply(p, records)), scope))
+      await runPromise(Scope.extend(log.follow(topic, p, model.next[p]!, (records) => model.apply(p, records)), scope))
     }
     await model.reachedEnds(false)
     // queue events every partition restored from a snapshot are history
@@ -134,7 +135,7 @@ export class ReadModel {
       this.followingCommands[p] = true
       this.nextCommand[p] = from
       try {
-        await Effect.runPromise(Scope.extend(log.follow(commandsTopic, p, from, (records) => this.applyCommands(p, records)), this.scope))
+        await runPromise(Scope.extend(log.follow(commandsTopic, p, from, (records) => this.applyCommands(p, records)), this.scope))
       } catch (e) {
         this.followingCommands[p] = false // the next query tries again
         throw e
@@ -163,7 +164,7 @@ export class ReadModel {
 
   async close(): Promise<void> {
     this.closed = true
-    await Effect.runPromise(Scope.close(this.scope, Exit.void))
+    await runPromise(Scope.close(this.scope, Exit.void))
     for (const w of this.waiters.splice(0)) w.resolve()
   }
 

@@ -9,7 +9,8 @@
  * counted from the log's pruned history, and a partition whose Kafka retention deleted its
  * start is replayed (and verified) from its snapshot on.
  */
-import * as ManagedRuntime from "effect/ManagedRuntime"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import { managedRuntime } from "../effect-runtime.ts"
 import type { EventEnvelope } from "../../machines/schema.ts"
 import type { PartitionState } from "../../projections/partition-state.ts"
 import { QueueState } from "../../projections/queue-state.ts"
@@ -214,7 +215,7 @@ export const replayQueue = async (
   queue: string,
   options: ReplayOptions & { readonly verify?: boolean } = {}
 ): Promise<ReplayResult> => {
-  const runtime = ManagedRuntime.make(layerFromUrl(logUrl))
+  const runtime = managedRuntime(layerFromUrl(logUrl))
   try {
     const log = await runtime.runPromise(EventLog)
     return await replayFromLog(log, queue, options)

@@ -24,6 +24,7 @@ import type { EventEnvelope } from "../../../machines/schema.ts"
 import { decodeEvent } from "../../codec.ts"
 import type { LogRecord } from "../../log/event-log.ts"
 import { run } from "../../run.ts"
+import { runPromise } from "../../effect-runtime.ts"
 import type { FollowSource, OpenedLog, StoreFollower } from "../following.ts"
 import { foldBatch, type Held, type OffsetEvent } from "./fold.ts"
 import { isRetryablePgError, type PgPool, PostgresStoreError } from "./pg.ts"
@@ -136,15 +137,15 @@ export class PostgresFollower implements StoreFollower {
   private async subscribe(p: number, from: number): Promise<void> {
     const previous = this.subscriptions[p]
     const generation = (previous?.generation ?? 0) + 1
-    const scope = await Effect.runPromise(Scope.make())
+    const scope = await runPromise(Scope.make())
     this.subscriptions[p] = { scope, generation }
-    if (previous !== undefined) await Effect.runPromise(Scope.close(previous.scope, Exit.void))
+    if (previous !== undefined) await runPromise(Scope.close(previous.scope, Exit.void))
     const { log, topics } = this.source
-    await Effect.runPromise(Scope.extend(log.follow(topics.events, p, from, (records) => this.deliver(p, generation, records)), scope))
+    await runPromise(Scope.extend(log.follow(topics.events, p, from, (records) => this.deliver(p, generation, records)), scope))
   }
 
   private async unsubscribeAll(): Promise<void> {
-    for (const s of this.subscriptions.splice(0)) if (s !== undefined) await Effect.runPromise(Scope.close(s.scope, Exit.void))
+    for (const s of this.subscriptions.splice(0)) if (s !== undefined) await runPromise(Scope.close(s.scope, Exit.void))
   }
 
   get progress(): FollowerProgress {

@@ -8,8 +8,10 @@
  * minor GC copies it: in a loop of async runs, ~530 KB survived each scavenge (~3.5 ms each)
  * with it, ~3 KB (~0.8 ms) with this scheduler. Together with `run.ts` (no continuation across
  * the Promise boundary) and `hand-over.ts` (no closure keeps a log write's records): at 1,000
- * adds/s in one process the memory promoted per scavenge went from ~1.27 to ~0.9 MB and the
- * mean scavenge from 6.8–8.0 to 3.8–5.7 ms (2 pairs); what survived a producer's scavenges from ~850 to ~80–160 KB.
+ * adds/s in one process (`bench/profile/latency-gc.mjs`, 3 pairs) the memory promoted per
+ * scavenge went from ~1.27–1.33 to ~0.85–1.0 MB and the mean scavenge from 6.8–8.0 to
+ * 3.8–7.0 ms; what survived a producer's scavenges from ~850 to ~80–160 KB. The rest of what
+ * survives is not Effect's: jobs in flight, Map tables resized, the views retention keeps.
  *
  * Invariants:
  * - No state per fiber: a task is run, never remembered.

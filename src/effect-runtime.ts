@@ -56,9 +56,9 @@ export const jobledgerRuntime: Runtime.Runtime<never> = Runtime.setFiberRef(Runt
 /** `Effect.runPromise` on `jobledgerRuntime`. */
 export const runPromise = Runtime.runPromise(jobledgerRuntime)
 
+/** `Effect.runPromiseExit` on `jobledgerRuntime`. */
+export const runPromiseExit = Runtime.runPromiseExit(jobledgerRuntime)
+
 /** `ManagedRuntime.make(layer)` whose runs use `jobledgerScheduler`. */
 export const managedRuntime = <R, E>(layer: Layer.Layer<R, E, never>): ManagedRuntime.ManagedRuntime<R, E> =>
   ManagedRuntime.make(Layer.merge(layer, Layer.setScheduler(jobledgerScheduler)))
-
-/** `Effect.runPromiseExit` on `jobledgerRuntime`. */
-export const runPromiseExit = Runtime.runPromiseExit(jobledgerRuntime)

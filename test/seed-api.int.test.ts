@@ -134,6 +134,9 @@ describe.each(backends)("seed API on $name", (backend) => {
         return "ok"
       })
       const first = await q.add("task", { x: 1 }, { priority: 7, metadata: { userId: "u1" } })
+      // The one permit is taken before the second add, so the second job stays waiting on every
+      // backend (on Kafka an engine just joining can meet the two jobs in either partition first).
+      await until(async () => (await q.store.get(first.id))?.state === "active", "the first job to start")
       const second = await q.add("task", { x: 2 }, { priority: 1 })
       const delayed = await q.add("task", { x: 3 }, { delay: 60_000 })
       await until(async () => (await q.store.get(delayed.id)) !== undefined, "the jobs to reach the store")

@@ -463,7 +463,7 @@ export const makeLocalLog = (backend: "memory" | "sqlite", url: string, store: L
     committedOffset: (group, topic, partition) => attempt(() => store.committed(group, topic, partition)),
     follow,
     join,
-    transact: (unit) => transact(unit),
+    transact,
     loadSnapshot: (topic, partition) => attempt(() => store.loadSnapshot(topic, partition)),
     recordsByKey: (topic, key) => attempt(() => store.readByKey(topic, key)),
     ...(file === undefined ? {} : { scan: (topic: string, partition: number, from: number, end: number) => scan(file, topic, partition, from, end) }),

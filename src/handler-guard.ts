@@ -93,6 +93,21 @@ export const boundedError = (thrown: unknown): unknown => {
 }
 
 /**
+ * Successes held back until the next macrotask (see the invariants). One Immediate releases
+ * all that were held since it was set: a success held while it runs (a microtask of a release)
+ * waits for the next one, so each still waits for a whole macrotask boundary.
+ */
+let held: Array<() => void> = []
+const releaseHeld = (): void => {
+  const due = held
+  held = []
+  for (const release of due) release()
+}
+const afterThisMacrotask = (release: () => void): void => {
+  if (held.push(release) === 1) setImmediate(releaseHeld)
+}
+
+/**
  * The handler wrapped: it runs in its job's AsyncLocalStorage scope, and its outcome is the
  * first of (its own result, an unhandled rejection attributed to it). The wrapper declares
  * as many parameters as the handler (the engine passes the signal only to 2-parameter ones).
@@ -111,7 +126,7 @@ export const guardHandler = (queue: string, handler: JobHandler, report: (error:
       attempt.fail = fail
       Promise.resolve(result).then(
         (value) =>
-          setImmediate(() => {
+          afterThisMacrotask(() => {
             if (attempt.settled) return
             attempt.settled = true
             resolve(value)

@@ -125,7 +125,15 @@ export const startAttempt = (
       controller.abort(error)
       settle(failed(error))
     }, timeoutMs)
-  new Promise<unknown>((resolve) => resolve(invoke(controller))).then(
+  // Promise.resolve adopts a native promise as it is: no wrapper promise, and none of the two
+  // extra microtask turns a `resolve(promise)` inside a new Promise takes
+  let running: unknown
+  try {
+    running = invoke(controller)
+  } catch (thrown) {
+    running = Promise.reject(thrown)
+  }
+  Promise.resolve(running).then(
     (result) => settle(succeeded(result)),
     (thrown) => settle(failed(thrown))
   )

@@ -219,14 +219,23 @@ export const openSqliteStore = (options: SqliteOptions): SqliteStore => {
     out: Array<LogRecord>
   ) => {
     const partitions = partitionCount(topic)
+    // `next` is touched only where the partition changes: an engine's events all go to one
+    let partition = -1
+    let slot = ""
+    let offset = 0
     for (const r of records) {
-      const partition = fixedPartition ?? r.partition ?? partitionForKey(r.key, partitions)
-      const slot = `${topic}\u0000${partition}`
-      const offset = next.get(slot) ?? nextOffset.get(topic, partition)!.next
-      next.set(slot, offset + 1)
-      insertRecord.run(topic, partition, offset, r.key, r.value, now)
-      out.push({ topic, partition, offset, key: r.key, value: r.value, timestamp: now, parsed: r.parsed, decided: r.decided })
+      const p = fixedPartition ?? r.partition ?? partitionForKey(r.key, partitions)
+      if (p !== partition) {
+        if (partition !== -1) next.set(slot, offset)
+        partition = p
+        slot = `${topic}\u0000${p}`
+        offset = next.get(slot) ?? nextOffset.get(topic, p)!.next
+      }
+      insertRecord.run(topic, p, offset, r.key, r.value, now)
+      out.push({ topic, partition: p, offset, key: r.key, value: r.value, timestamp: now, parsed: r.parsed, decided: r.decided })
+      offset++
     }
+    if (partition !== -1) next.set(slot, offset)
   }
 
   const appendAllTx = db.transaction((appends: ReadonlyArray<PendingAppend>, now: number) => {

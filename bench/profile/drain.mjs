@@ -35,11 +35,15 @@ export const fillAndOpen = async (JobQueue, n, concurrency) => {
   return { queue, drained, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-/** CPU µs of the main thread so far (utime + stime of its /proc task, in 10 ms ticks). */
-const mainThreadMicros = () => {
-  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1].split(" ")
+/** CPU µs of thread `tid` of this process so far (utime + stime of its /proc task, in 10 ms ticks). */
+export const threadMicros = (tid) => {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ") // the name may hold ") "
   return (Number(fields[11]) + Number(fields[12])) * 10_000
 }
+
+/** CPU µs of the main thread so far. */
+const mainThreadMicros = () => threadMicros(process.pid)
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { queue, drained, cleanup } = await fillAndOpen(JobQueue, N, C)

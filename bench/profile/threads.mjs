@@ -12,22 +12,20 @@
  * started late would count there too, for the little it does in a drain). On 2 cores the
  * drain is bounded by their sum, not by the main thread alone.
  */
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync } from "node:fs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import { fillAndOpen } from "./drain.mjs"
+import { fillAndOpen, threadMicros } from "./drain.mjs"
 
 const N = Number(process.env.N ?? 50_000)
 const C = Number(process.env.C ?? 100)
 
-/** CPU µs of every thread of this process so far, by thread id (10 ms ticks). */
-const threadMicros = () => {
+/** CPU µs of every thread of this process so far, by thread id. */
+const allThreadMicros = () => {
   const out = new Map()
   for (const tid of readdirSync("/proc/self/task")) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) * 10_000)
+      out.set(Number(tid), threadMicros(tid))
     } catch {
       // the thread ended between the listing and the read
     }
@@ -35,15 +33,15 @@ const threadMicros = () => {
   return out
 }
 
-const before = new Set(threadMicros().keys())
+const before = new Set(allThreadMicros().keys())
 const { JobQueue } = await import(pathToFileURL(resolve(process.env.ENTRY ?? "dist/esm/src/index.js")).href)
 const { queue, drained, cleanup } = await fillAndOpen(JobQueue, N, C)
-const start = threadMicros()
+const start = allThreadMicros()
 const t0 = performance.now()
 queue.process("noop", async () => undefined)
 await drained
 const wallUs = (performance.now() - t0) * 1000
-const end = threadMicros()
+const end = allThreadMicros()
 await queue.close()
 cleanup()
 

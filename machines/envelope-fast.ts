@@ -35,7 +35,14 @@ const isMillis = (u: unknown): u is number => typeof u === "number" && Number.is
 const isCount = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0
 const isFiniteNumber = (u: unknown): u is number => typeof u === "number" && Number.isFinite(u)
 const isBoundedString = (u: unknown): u is string => typeof u === "string" && u.length >= 1 && u.length <= 256
-const isQueueName = (u: unknown): u is string => typeof u === "string" && QUEUE_NAME.test(u)
+/** The last name that passed: a log holds one queue's records, so nearly every check is a string compare. */
+let lastQueueName = ""
+const isQueueName = (u: unknown): u is string => {
+  if (u === lastQueueName) return lastQueueName !== ""
+  if (typeof u !== "string" || !QUEUE_NAME.test(u)) return false
+  lastQueueName = u
+  return true
+}
 const isTimeout = (u: unknown): u is number => typeof u === "number" && Number.isInteger(u) && u >= 1 && u <= 2_147_483_647
 const isTrue = (u: unknown): u is true => u === true
 

@@ -195,15 +195,20 @@ async function buildHistory(ctx: RunContext, m: JobledgerModule, log: string, qu
   return { seconds, jobsPerSec: n / seconds, peakRssMiB: peakRss() / MiB }
 }
 
-/** Copies a cached history into dir and flushes it, so no write-back of the copy runs during the measurement. */
-function copyHistory(src: string, dir: string) {
+/** Flushes a file to disk, so no write-back of it runs during a later measurement. */
+function flushFile(path: string) {
+  const fd = openSync(path, "r+")
+  fsyncSync(fd)
+  closeSync(fd)
+}
+
+/** Copies a cached log (a history, the replay log) into dir and flushes the copy (untimed). */
+function copyCachedLog(src: string, dir: string) {
   mkdirSync(dir, { recursive: true })
   for (const f of readdirSync(src)) {
     if (f === "READY") continue
     cpSync(join(src, f), join(dir, f))
-    const fd = openSync(join(dir, f), "r+")
-    fsyncSync(fd)
-    closeSync(fd)
+    flushFile(join(dir, f))
   }
 }
 
@@ -359,6 +364,7 @@ export function makeJobledgerPeer(name: string, backend: Backend, moduleEntry?: 
             const t0 = performance.now()
             const r = await addThenDrain(ctx, m, log, REPLAY_QUEUE, jobs, 100, 5000)
             const probe = await m.replayQueue(log, REPLAY_QUEUE)
+            for (const f of readdirSync(dir)) flushFile(join(dir, f)) // its write-back done before the first repetition
             const meta = { jobs, events: probe.events, buildSeconds: (performance.now() - t0) / 1000, drainSeconds: r.seconds, bytes: dirBytes(dir) }
             writeFileSync(join(dir, "READY"), JSON.stringify(meta))
             ctx.log(`built replay log: ${JSON.stringify(meta)}`)
@@ -372,9 +378,9 @@ export function makeJobledgerPeer(name: string, backend: Backend, moduleEntry?: 
             const events = ctx.params.events!
             const src = replayCacheDir(events)
             if (!existsSync(join(src, "READY"))) throw new Error(`replay log not built at ${src}`)
-            // Work on a private copy (untimed) so nothing the replay writes can speed up the next repetition.
-            mkdirSync(ctx.tmpDir, { recursive: true })
-            for (const f of readdirSync(src)) if (f !== "READY") cpSync(join(src, f), join(ctx.tmpDir, f))
+            // Work on a private copy (untimed, flushed) so nothing the replay writes can speed up the
+            // next repetition, and the copy's write-back does not run during this one.
+            copyCachedLog(src, ctx.tmpDir)
             const t0 = performance.now()
             const r = await replayQueue(sqliteUrl(join(ctx.tmpDir, "jobs.db")), REPLAY_QUEUE)
             const seconds = (performance.now() - t0) / 1000
@@ -428,7 +434,7 @@ export function makeJobledgerPeer(name: string, backend: Backend, moduleEntry?: 
         if (!existsSync(join(historyRef, "READY"))) throw new Error(`history not built at ${historyRef}`)
         // Every measurement starts from the same file: a private copy (untimed), unless this is the
         // engine probe's producer, which adds its job to the copy the engine child made.
-        if (!ctx.params.asProbeSource) copyHistory(historyRef, ctx.tmpDir)
+        if (!ctx.params.asProbeSource) copyCachedLog(historyRef, ctx.tmpDir)
         log = sqliteUrl(join(ctx.tmpDir, "jobs.db"))
         queue = HISTORY_QUEUE
       } else {

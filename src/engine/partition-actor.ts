@@ -22,7 +22,7 @@ import { ENVELOPE_VERSION, type EventEnvelope, type JobEventBody } from "../../m
 import { failedAttemptEvent, type JobIntent } from "../../machines/job-machine.ts"
 import type { JobView } from "../../projections/job-view.ts"
 import { PartitionState, type Transition } from "../../projections/partition-state.ts"
-import { decodeEvent, encode, jsonProblem } from "../codec.ts"
+import { decodeEvent, encode } from "../codec.ts"
 import type { LogRecord } from "../log/event-log.ts"
 import { Appender } from "./appender.ts"
 import { type Attempt, type Outcome, startAttempt } from "./handler-run.ts"
@@ -37,7 +37,7 @@ import { type AttemptOutcome, type AttemptSpan, startAttemptSpan } from "./traci
 import type { CancelledError } from "./handler-run.ts"
 import { CommandHandler } from "./command-handler.ts"
 import { toJob } from "../job.ts"
-import type { ActiveJob } from "../types.ts"
+import { RunningJob } from "./running-job.ts"
 import { run } from "../run.ts"
 
 const RESTORE_BATCH = 10_000
@@ -317,30 +317,27 @@ export class PartitionActor {
 
   private runHandler(active: JobView): void {
     const handler = this.ctx.handlerFor(active.name)
-    const job = toJob(active)
-    // only while this attempt runs (or is starting: a handler may report at once); a report after it ended is dropped
-    let attempt: Attempt | undefined
-    const updateProgress = (value: unknown): Promise<void> => {
-      const problem = jsonProblem(value, "progress")
-      if (problem !== undefined) return Promise.reject(new TypeError(problem))
-      if (attempt !== undefined && this.running.get(active.id) !== attempt) return Promise.resolve()
-      return this.progress.report(active.id, value)
-    }
-    Object.defineProperty(job, "updateProgress", { value: updateProgress, enumerable: false })
+    const job = new RunningJob(active, this)
     const span = startAttemptSpan(this.ctx.queue, active)
     this.spans.set(active.id, span)
-    attempt = startAttempt(
+    const attempt = startAttempt(
       (lazy) => {
         if (handler === undefined) throw new Error(`no handler registered for job name '${active.name}' on queue '${this.ctx.queue}'`)
-        Object.defineProperty(job, "signal", { get: () => lazy.signal, enumerable: false })
+        const running = job.starting(lazy)
         // A handler that declares a second parameter gets the signal; others can read job.signal.
-        const running = job as ActiveJob // its updateProgress and signal are defined just above
         return span.run(() => (handler.length >= 2 ? handler(running, lazy.signal) : (handler as (job: unknown) => unknown)(running)))
       },
       active.timeout ?? this.ctx.timeoutMs,
-      (outcome) => this.finish(active.id, attempt!, outcome)
+      (outcome) => this.finish(active.id, attempt, outcome)
     )
+    job.attach(attempt)
     this.running.set(active.id, attempt)
+  }
+
+  /** A running job's progress report (see RunningJob): dropped once its attempt is no longer the job's. */
+  reportProgress(jobId: string, attempt: Attempt | undefined, value: unknown): Promise<void> {
+    if (attempt !== undefined && this.running.get(jobId) !== attempt) return Promise.resolve()
+    return this.progress.report(jobId, value)
   }
 
   private finish(id: string, attempt: Attempt, outcome: Outcome): void {
